@@ -1,0 +1,57 @@
+/// The sizes of one 2-D convolution: input (N, C, H, W) in NCHW, weight (K, C, R, S) in OIHW,
+/// output (N, K, P, Q), square stride and symmetric zero padding.
+public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
+    public var batch: Int
+    public var inChannels: Int
+    public var outChannels: Int
+    public var height: Int
+    public var width: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var padding: Int
+
+    public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
+                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
+        precondition(stride >= 1 && padding >= 0, "A convolution needs stride >= 1 and padding >= 0.")
+        self.batch = batch
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.height = height
+        self.width = width
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+        precondition(outHeight >= 1 && outWidth >= 1,
+                     "A \(kernelHeight)x\(kernelWidth) kernel does not fit a \(height)x\(width) input padded by \(padding).")
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    public var inputCount: Int { batch * inChannels * height * width }
+    public var outputCount: Int { batch * outChannels * outHeight * outWidth }
+    public var weightCount: Int { outChannels * inChannels * kernelHeight * kernelWidth }
+
+    /// Multiply-adds times two: the FLOPs of the forward pass, and of each backward pass.
+    public var flops: Double {
+        2 * Double(batch) * Double(outChannels * outHeight * outWidth) * Double(inChannels * kernelHeight * kernelWidth)
+    }
+
+    public var description: String {
+        "N\(batch) C\(inChannels)->K\(outChannels) \(height)x\(width) k\(kernelHeight)x\(kernelWidth) s\(stride) p\(padding)"
+    }
+}
+
+/// The three kernels of a convolution over raw NCHW buffers. Each overwrites its output.
+public protocol ConvolutionKernels {
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S))
+    func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>)
+    /// dx (N,C,H,W) = conv_transpose(dy (N,K,P,Q), w (K,C,R,S))
+    func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                       inputGradient: UnsafeMutablePointer<Float>)
+    /// dw (K,C,R,S) = sum over n, p, q of dy (N,K,P,Q) x patches of x (N,C,H,W)
+    func weightGradient(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                        weightGradient: UnsafeMutablePointer<Float>)
+}
