@@ -1,0 +1,317 @@
+import CDNNL
+import Foundation
+
+/// The fast convolution kernels: Debian's oneDNN 2.x through its C API. On AVX-512 machines
+/// oneDNN's own JIT kernels reach near the FMA peak, where im2col + OpenBLAS (held to AVX2 by
+/// `OPENBLAS_CORETYPE=Haswell`) stops near half of it. Primitives, the reorders between the
+/// caller's NCHW/OIHW buffers and oneDNN's blocked layout, and the blocked buffers themselves
+/// are made once per (geometry, pass) and cached. Correctness is tested against
+/// `Im2colConvolution`; which layout and algorithm each shape gets is a measured choice (see
+/// `Variant.preferred` and docs/performance.md).
+public final class DNNLConvolution: ConvolutionKernels {
+    /// The three passes of a convolution, each a primitive of its own.
+    public enum Pass: String, CaseIterable, Sendable {
+        case forward, inputGradient, weightGradient
+    }
+
+    /// Where oneDNN's primitive reads and writes: `blocked` lets it pick its layout
+    /// (`format_tag_any`, e.g. nChw16c for `jit:avx512_core`) and reorders from and to the
+    /// caller's NCHW/OIHW around it; `plain` runs it on the caller's buffers as they are.
+    public enum Layout: String, Sendable { case blocked, plain }
+
+    public enum Algorithm: String, Sendable { case direct, winograd, auto }
+
+    public struct Variant: Hashable, CustomStringConvertible, Sendable {
+        public var layout: Layout
+        public var algorithm: Algorithm
+        public init(_ layout: Layout, _ algorithm: Algorithm) {
+            self.layout = layout
+            self.algorithm = algorithm
+        }
+        public var description: String { "\(layout.rawValue)/\(algorithm.rawValue)" }
+
+        /// The default choice, from the measurements in docs/performance.md: the blocked direct
+        /// kernels beat plain NCHW (`gemm:jit`) on every shape of the default config, reorders
+        /// included, and Winograd does not beat them.
+        public static func preferred(_ g: ConvGeometry, _ pass: Pass) -> Variant {
+            Variant(.blocked, .direct)
+        }
+    }
+
+    /// Threads per call. oneDNN (Debian builds it with OpenMP) takes the count from the calling
+    /// thread's OpenMP setting, which every call sets, so other OpenMP users keep theirs.
+    public var threads: Int {
+        didSet { precondition(threads >= 1, "DNNLConvolution needs at least one thread, got \(threads).") }
+    }
+
+    private let choose: (ConvGeometry, Pass) -> Variant
+    private let engine: dnnl_engine_t
+    private let stream: dnnl_stream_t
+    private var plans: [PlanKey: Plan] = [:]
+    private let lock = NSLock()
+
+    /// - Parameters:
+    ///   - threads: threads per call (default one: the calling thread).
+    ///   - choose: the layout and algorithm per shape and pass; a Winograd or auto choice that
+    ///     oneDNN cannot serve for a shape falls back to the direct algorithm in the same layout.
+    public init(threads: Int = 1, choose: @escaping (ConvGeometry, Pass) -> Variant = Variant.preferred) {
+        precondition(threads >= 1, "DNNLConvolution needs at least one thread, got \(threads).")
+        self.threads = threads
+        self.choose = choose
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    deinit {
+        plans.removeAll()
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        output: UnsafeMutablePointer<Float>) {
+        run(g, .forward, [UnsafeMutableRawPointer(mutating: input), UnsafeMutableRawPointer(mutating: weight),
+                          UnsafeMutableRawPointer(output)])
+    }
+
+    public func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              inputGradient: UnsafeMutablePointer<Float>) {
+        run(g, .inputGradient, [UnsafeMutableRawPointer(mutating: outputGradient),
+                                UnsafeMutableRawPointer(mutating: weight), UnsafeMutableRawPointer(inputGradient)])
+    }
+
+    public func weightGradient(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                               weightGradient: UnsafeMutablePointer<Float>) {
+        run(g, .weightGradient, [UnsafeMutableRawPointer(mutating: input),
+                                 UnsafeMutableRawPointer(mutating: outputGradient), UnsafeMutableRawPointer(weightGradient)])
+    }
+
+    /// What serves a pass of a shape, e.g. `blocked/direct jit:avx512_core`: the variant actually
+    /// used (after any fallback) and oneDNN's implementation name. Creates the plan if needed.
+    public func backend(_ g: ConvGeometry, _ pass: Pass) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let plan = self.plan(g, pass)
+        return "\(plan.variant) \(plan.implementation)"
+    }
+
+    // MARK: - Plans
+
+    private struct PlanKey: Hashable {
+        let geometry: ConvGeometry
+        let pass: Pass
+        let threads: Int
+    }
+
+    /// Operands are in the order of the public calls: two inputs, then the output.
+    private func run(_ g: ConvGeometry, _ pass: Pass, _ handles: [UnsafeMutableRawPointer]) {
+        lock.lock()
+        defer { lock.unlock() }
+        setOpenMPThreads(threads)
+        plan(g, pass).execute(handles, stream: stream)
+    }
+
+    private func plan(_ g: ConvGeometry, _ pass: Pass) -> Plan {
+        let key = PlanKey(geometry: g, pass: pass, threads: threads)
+        if let plan = plans[key] { return plan }
+        let wanted = choose(g, pass)
+        let plan = Plan(g, pass, wanted, engine: engine)
+            ?? Plan(g, pass, Variant(wanted.layout, .direct), engine: engine)!
+        plans[key] = plan
+        return plan
+    }
+
+    /// One pass of one shape: the oneDNN primitive, and for each operand the caller's buffer
+    /// (an NCHW/OIHW memory object whose handle is set per call) and, when the primitive wants
+    /// another layout, its own buffer and the reorder between the two.
+    private final class Plan {
+        struct Operand {
+            let argument: Int32
+            let user: dnnl_memory_t
+            let inner: dnnl_memory_t?
+            let reorder: dnnl_primitive_t?
+        }
+
+        let variant: Variant
+        let implementation: String
+        private let primitive: dnnl_primitive_t
+        private let operands: [Operand]
+        private let arguments: [dnnl_exec_arg_t]
+
+        /// Nil when oneDNN has no implementation of this variant for this shape.
+        init?(_ g: ConvGeometry, _ pass: Pass, _ variant: Variant, engine: dnnl_engine_t) {
+            let source = [g.batch, g.inChannels, g.height, g.width].map(Int64.init)
+            let weights = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth].map(Int64.init)
+            let destination = [g.batch, g.outChannels, g.outHeight, g.outWidth].map(Int64.init)
+            let strides = [Int64(g.stride), Int64(g.stride)]
+            // oneDNN wants the padding that makes (H + top + bottom - R) / stride exact on the
+            // right; the zeros it would add beyond that are never read, so ours is equivalent.
+            let padLeft = [Int64(g.padding), Int64(g.padding)]
+            let padRight = [
+                Int64((g.outHeight - 1) * g.stride + g.kernelHeight - g.height - g.padding),
+                Int64((g.outWidth - 1) * g.stride + g.kernelWidth - g.width - g.padding),
+            ]
+            let tag = variant.layout == .blocked ? dnnl_format_tag_any : dnnl_nchw
+            var sourceAny = memoryDescriptor(source, tag)
+            var weightsAny = memoryDescriptor(weights, variant.layout == .blocked ? dnnl_format_tag_any : dnnl_oihw)
+            var destinationAny = memoryDescriptor(destination, tag)
+            let algorithm: dnnl_alg_kind_t
+            switch variant.algorithm {
+            case .direct: algorithm = dnnl_convolution_direct
+            case .winograd: algorithm = dnnl_convolution_winograd
+            case .auto: algorithm = dnnl_convolution_auto
+            }
+
+            // Every pass is made from the forward-training descriptor: the backward ones need it
+            // as a hint, and it makes all three agree on the blocked layouts.
+            var forwardDescriptor = dnnl_convolution_desc_t()
+            check(dnnl_convolution_forward_desc_init(&forwardDescriptor, dnnl_forward_training, algorithm,
+                                                     &sourceAny, &weightsAny, nil, &destinationAny,
+                                                     strides, padLeft, padRight),
+                  "dnnl_convolution_forward_desc_init")
+            var forwardPD: dnnl_primitive_desc_t?
+            let forwardStatus = dnnl_primitive_desc_create(&forwardPD, &forwardDescriptor, nil, engine, nil)
+            if forwardStatus == dnnl_unimplemented { return nil }
+            check(forwardStatus, "dnnl_primitive_desc_create (convolution forward)")
+            defer { dnnl_primitive_desc_destroy(forwardPD) }
+
+            var pd: dnnl_primitive_desc_t?
+            // (argument, query, dimensions, plain tag, is the output) per operand, in public order.
+            let layout: [(Int32, dnnl_query_t, [Int64], dnnl_format_tag_t, Bool)]
+            switch pass {
+            case .forward:
+                check(dnnl_primitive_desc_clone(&pd, forwardPD), "dnnl_primitive_desc_clone")
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, dnnl_nchw, false),
+                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
+                          (DNNL_ARG_DST, dnnl_query_dst_md, destination, dnnl_nchw, true)]
+            case .inputGradient:
+                var descriptor = dnnl_convolution_desc_t()
+                check(dnnl_convolution_backward_data_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny,
+                                                               &destinationAny, strides, padLeft, padRight),
+                      "dnnl_convolution_backward_data_desc_init")
+                let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
+                if status == dnnl_unimplemented { return nil }
+                check(status, "dnnl_primitive_desc_create (convolution backward data)")
+                layout = [(DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, dnnl_nchw, false),
+                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
+                          (DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, source, dnnl_nchw, true)]
+            case .weightGradient:
+                var descriptor = dnnl_convolution_desc_t()
+                check(dnnl_convolution_backward_weights_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny, nil,
+                                                                  &destinationAny, strides, padLeft, padRight),
+                      "dnnl_convolution_backward_weights_desc_init")
+                let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
+                if status == dnnl_unimplemented { return nil }
+                check(status, "dnnl_primitive_desc_create (convolution backward weights)")
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, dnnl_nchw, false),
+                          (DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, dnnl_nchw, false),
+                          (DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, weights, dnnl_oihw, true)]
+            }
+            defer { dnnl_primitive_desc_destroy(pd) }
+
+            var info: UnsafePointer<CChar>?
+            check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info), "dnnl_primitive_desc_query")
+            implementation = info.map { String(cString: $0) } ?? "?"
+            var primitive: dnnl_primitive_t?
+            check(dnnl_primitive_create(&primitive, pd), "dnnl_primitive_create (convolution)")
+            self.primitive = primitive!
+            self.variant = variant
+
+            operands = layout.map { argument, query, dimensions, plainTag, isOutput in
+                var plain = memoryDescriptor(dimensions, plainTag)
+                var user: dnnl_memory_t?
+                check(dnnl_memory_create(&user, &plain, engine, nil), "dnnl_memory_create")
+                var wanted = dnnl_primitive_desc_query_md(pd, query, 0)!.pointee
+                guard dnnl_memory_desc_equal(&plain, &wanted) == 0 else {
+                    return Operand(argument: argument, user: user!, inner: nil, reorder: nil)
+                }
+                var inner: dnnl_memory_t?
+                check(dnnl_memory_create(&inner, &wanted, engine, allocateByLibrary), "dnnl_memory_create")
+                var reorderPD: dnnl_primitive_desc_t?
+                if isOutput {
+                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &wanted, engine, &plain, engine, nil),
+                          "dnnl_reorder_primitive_desc_create")
+                } else {
+                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &plain, engine, &wanted, engine, nil),
+                          "dnnl_reorder_primitive_desc_create")
+                }
+                defer { dnnl_primitive_desc_destroy(reorderPD) }
+                var reorder: dnnl_primitive_t?
+                check(dnnl_primitive_create(&reorder, reorderPD), "dnnl_primitive_create (reorder)")
+                return Operand(argument: argument, user: user!, inner: inner, reorder: reorder)
+            }
+            arguments = operands.map { dnnl_exec_arg_t(arg: $0.argument, memory: $0.inner ?? $0.user) }
+        }
+
+        deinit {
+            for operand in operands {
+                if let reorder = operand.reorder { dnnl_primitive_destroy(reorder) }
+                if let inner = operand.inner { dnnl_memory_destroy(inner) }
+                dnnl_memory_destroy(operand.user)
+            }
+            dnnl_primitive_destroy(primitive)
+        }
+
+        /// Reorders the inputs in, runs the primitive, reorders the output out.
+        func execute(_ handles: [UnsafeMutableRawPointer], stream: dnnl_stream_t) {
+            for (operand, handle) in zip(operands, handles) {
+                check(dnnl_memory_set_data_handle(operand.user, handle), "dnnl_memory_set_data_handle")
+            }
+            for operand in operands.prefix(2) {
+                if let reorder = operand.reorder { Plan.reorder(reorder, from: operand.user, to: operand.inner!, stream) }
+            }
+            arguments.withUnsafeBufferPointer { arguments in
+                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments.baseAddress),
+                      "dnnl_primitive_execute (convolution)")
+            }
+            let output = operands[2]
+            if let reorder = output.reorder { Plan.reorder(reorder, from: output.inner!, to: output.user, stream) }
+            check(dnnl_stream_wait(stream), "dnnl_stream_wait")
+        }
+
+        private static func reorder(_ reorder: dnnl_primitive_t, from: dnnl_memory_t, to: dnnl_memory_t,
+                                    _ stream: dnnl_stream_t) {
+            let arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)]
+            check(dnnl_primitive_execute(reorder, stream, 2, arguments), "dnnl_primitive_execute (reorder)")
+        }
+    }
+}
+
+/// `DNNL_MEMORY_ALLOCATE`, a C macro Swift does not import: asks oneDNN to own the buffer.
+private let allocateByLibrary = UnsafeMutableRawPointer(bitPattern: UInt.max)
+
+private func memoryDescriptor(_ dimensions: [Int64], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    var descriptor = dnnl_memory_desc_t()
+    check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dimensions.count), dimensions, dnnl_f32, tag),
+          "dnnl_memory_desc_init_by_tag")
+    return descriptor
+}
+
+/// A failing oneDNN call is a bug or an exhausted machine, never bad user input: stop, naming it.
+private func check(_ status: dnnl_status_t, _ function: String) {
+    guard status != dnnl_success else { return }
+    let name: String
+    switch status {
+    case dnnl_out_of_memory: name = "dnnl_out_of_memory"
+    case dnnl_invalid_arguments: name = "dnnl_invalid_arguments"
+    case dnnl_unimplemented: name = "dnnl_unimplemented"
+    case dnnl_runtime_error: name = "dnnl_runtime_error"
+    default: name = "\(status.rawValue)"
+    }
+    fatalError("oneDNN: \(function) failed with status \(name)")
+}
+
+/// `omp_set_num_threads`, looked up at run time: libgomp comes in through libdnnl, and linking
+/// it directly would tie this target to one OpenMP runtime. Without it oneDNN keeps its default.
+private let ompSetNumThreads: (@convention(c) (Int32) -> Void)? = {
+    guard let symbol = dlsym(nil, "omp_set_num_threads") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)
+}()
+
+private func setOpenMPThreads(_ count: Int) {
+    ompSetNumThreads?(Int32(count))
+}

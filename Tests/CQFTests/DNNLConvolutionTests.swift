@@ -1,0 +1,136 @@
+// The oneDNN kernels against the im2col oracle: every pass, in each layout and algorithm the
+// kernel class can be told to use, on shapes chosen to break layout assumptions (channel counts
+// that are not multiples of 16, odd spatial sizes, strides that do not divide, batch 1 and 3).
+import XCTest
+@testable import CQF
+
+final class DNNLConvolutionTests: XCTestCase {
+    /// Max-norm relative error allowed: |fast - oracle|_inf <= tolerance * |oracle|_inf. The two
+    /// sum up to C*R*S (forward), K*R*S (input gradient) or N*P*Q (weight gradient) products in
+    /// different orders, so float32 rounding alone gives about 1e-6 here; 1e-4 leaves room.
+    /// Winograd's transforms lose a few more bits, hence its looser bound.
+    static let tolerance: Float = 1e-4
+    static let winogradTolerance: Float = 2e-3
+
+    static let shapes: [ConvGeometry] = [
+        ConvGeometry(batch: 3, inChannels: 5, outChannels: 7, height: 5, width: 7,
+                     kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 1, inChannels: 3, outChannels: 16, height: 5, width: 7,
+                     kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 3, inChannels: 17, outChannels: 33, height: 9, width: 6,
+                     kernelHeight: 1, kernelWidth: 1),
+        ConvGeometry(batch: 1, inChannels: 24, outChannels: 40, height: 7, width: 5,
+                     kernelHeight: 1, kernelWidth: 1, stride: 2),
+        ConvGeometry(batch: 3, inChannels: 6, outChannels: 10, height: 9, width: 8,
+                     kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 1, inChannels: 32, outChannels: 64, height: 8, width: 8,
+                     kernelHeight: 3, kernelWidth: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 3, inChannels: 48, outChannels: 32, height: 6, width: 6,
+                     kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 2, inChannels: 3, outChannels: 6, height: 5, width: 5,
+                     kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0),
+    ]
+
+    func testBlockedDirectMatchesOracle() {
+        checkAllPasses(DNNLConvolution { _, _ in .init(.blocked, .direct) }, tolerance: Self.tolerance)
+    }
+
+    func testPlainDirectMatchesOracle() {
+        checkAllPasses(DNNLConvolution { _, _ in .init(.plain, .direct) }, tolerance: Self.tolerance)
+    }
+
+    /// Winograd only serves some 3x3 stride-1 shapes; elsewhere the kernel falls back to direct,
+    /// which must be just as correct.
+    func testWinogradMatchesOracle() {
+        checkAllPasses(DNNLConvolution { _, _ in .init(.blocked, .winograd) }, tolerance: Self.winogradTolerance)
+    }
+
+    func testAutoMatchesOracle() {
+        checkAllPasses(DNNLConvolution { _, _ in .init(.blocked, .auto) }, tolerance: Self.winogradTolerance)
+    }
+
+    func testDefaultChoiceMatchesOracle() {
+        checkAllPasses(DNNLConvolution(), tolerance: Self.tolerance)
+    }
+
+    /// Cached plans are reused with other buffers; each call must overwrite its output
+    /// (no accumulation into stale values) and see the new inputs.
+    func testRepeatedCallsOverwriteOutputs() {
+        let g = Self.shapes[6]
+        let kernels = DNNLConvolution()
+        for seed in [7, 8] as [UInt64] {
+            var random = ConvolutionTestRandom(seed: seed)
+            let x = random.floats(g.inputCount), w = random.floats(g.weightCount)
+            var y = [Float](repeating: 1e6, count: g.outputCount)
+            var reference = [Float](repeating: 0, count: g.outputCount)
+            kernels.forward(g, input: x, weight: w, output: &y)
+            Im2colConvolution().forward(g, input: x, weight: w, output: &reference)
+            assertConvolutionClose(y, reference, tolerance: Self.tolerance, "forward, seed \(seed)")
+        }
+    }
+
+    func testSeveralThreadsMatchOracle() {
+        checkAllPasses(DNNLConvolution(threads: 2), tolerance: Self.tolerance)
+    }
+
+    private func checkAllPasses(_ kernels: DNNLConvolution, tolerance: Float,
+                                file: StaticString = #filePath, line: UInt = #line) {
+        let oracle = Im2colConvolution()
+        for (index, g) in Self.shapes.enumerated() {
+            var random = ConvolutionTestRandom(seed: UInt64(index + 1))
+            let x = random.floats(g.inputCount), w = random.floats(g.weightCount), dy = random.floats(g.outputCount)
+
+            var y = [Float](repeating: .nan, count: g.outputCount), yRef = y
+            kernels.forward(g, input: x, weight: w, output: &y)
+            oracle.forward(g, input: x, weight: w, output: &yRef)
+            assertConvolutionClose(y, yRef, tolerance: tolerance, "forward \(g) via \(kernels.backend(g, .forward))",
+                        file: file, line: line)
+
+            var dx = [Float](repeating: .nan, count: g.inputCount), dxRef = dx
+            kernels.inputGradient(g, outputGradient: dy, weight: w, inputGradient: &dx)
+            oracle.inputGradient(g, outputGradient: dy, weight: w, inputGradient: &dxRef)
+            assertConvolutionClose(dx, dxRef, tolerance: tolerance, "input gradient \(g) via \(kernels.backend(g, .inputGradient))",
+                        file: file, line: line)
+
+            var dw = [Float](repeating: .nan, count: g.weightCount), dwRef = dw
+            kernels.weightGradient(g, input: x, outputGradient: dy, weightGradient: &dw)
+            oracle.weightGradient(g, input: x, outputGradient: dy, weightGradient: &dwRef)
+            assertConvolutionClose(dw, dwRef, tolerance: tolerance, "weight gradient \(g) via \(kernels.backend(g, .weightGradient))",
+                        file: file, line: line)
+        }
+    }
+}
+
+/// |actual - expected|_inf <= tolerance * |expected|_inf, with the worst element in the message.
+func assertConvolutionClose(_ actual: [Float], _ expected: [Float], tolerance: Float, _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
+    let scale = expected.map(abs).max() ?? 0
+    var worst = (index: 0, error: Float(0))
+    for i in expected.indices {
+        let error = abs(actual[i] - expected[i])
+        if !(error <= worst.error) { worst = (i, error) }
+    }
+    XCTAssertTrue(worst.error <= tolerance * scale,
+                  "\(what): element \(worst.index) is \(actual[worst.index]), expected \(expected[worst.index]) "
+                      + "(error \(worst.error), allowed \(tolerance) x \(scale))", file: file, line: line)
+}
+
+/// A small seeded generator (SplitMix64) so that failures replay.
+struct ConvolutionTestRandom {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    mutating func floats(_ count: Int) -> [Float] {
+        (0..<count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
+    }
+}
