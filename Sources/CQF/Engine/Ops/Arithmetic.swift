@@ -1,0 +1,66 @@
+// Elementwise arithmetic with broadcasting: +, -, *, /, maximum. Gradients of a broadcast
+// operand are summed back to its own shape.
+
+public func + (a: Tensor, b: Tensor) -> Tensor {
+    record(broadcastMap(a, b, +), "add", [a, b]) { c in
+        [c.needs[0] ? c.gradient.summed(to: a.shape) : nil, c.needs[1] ? c.gradient.summed(to: b.shape) : nil]
+    }
+}
+
+public func - (a: Tensor, b: Tensor) -> Tensor {
+    record(broadcastMap(a, b, -), "subtract", [a, b]) { c in
+        [c.needs[0] ? c.gradient.summed(to: a.shape) : nil, c.needs[1] ? (-c.gradient).summed(to: b.shape) : nil]
+    }
+}
+
+public func * (a: Tensor, b: Tensor) -> Tensor {
+    record(broadcastMap(a, b, *), "multiply", [a, b]) { c in
+        [c.needs[0] ? (c.gradient * c.inputs[1]).summed(to: a.shape) : nil,
+         c.needs[1] ? (c.gradient * c.inputs[0]).summed(to: b.shape) : nil]
+    }
+}
+
+public func / (a: Tensor, b: Tensor) -> Tensor {
+    record(broadcastMap(a, b, /), "divide", [a, b]) { c in
+        [c.needs[0] ? (c.gradient / c.inputs[1]).summed(to: a.shape) : nil,
+         c.needs[1] ? (-(c.gradient * c.output) / c.inputs[1]).summed(to: b.shape) : nil]
+    }
+}
+
+public prefix func - (a: Tensor) -> Tensor {
+    record(a.mapped { -$0 }, "negate", [a]) { c in [-c.gradient] }
+}
+
+public func + (a: Tensor, s: Float) -> Tensor { a + Tensor(s) }
+public func + (s: Float, a: Tensor) -> Tensor { Tensor(s) + a }
+public func - (a: Tensor, s: Float) -> Tensor { a - Tensor(s) }
+public func - (s: Float, a: Tensor) -> Tensor { Tensor(s) - a }
+public func * (a: Tensor, s: Float) -> Tensor { a * Tensor(s) }
+public func * (s: Float, a: Tensor) -> Tensor { Tensor(s) * a }
+public func / (a: Tensor, s: Float) -> Tensor { a * Tensor(1 / s) }
+public func / (s: Float, a: Tensor) -> Tensor { Tensor(s) / a }
+
+/// The larger of `a` and `b` elementwise; the gradient goes to `a` where `a >= b`.
+public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    record(broadcastMap(a, b, { Swift.max($0, $1) }), "maximum", [a, b]) { c in
+        let takesA = broadcastMap(c.inputs[0], c.inputs[1]) { $0 >= $1 ? 1 : 0 }
+        return [c.needs[0] ? (c.gradient * takesA).summed(to: a.shape) : nil,
+                c.needs[1] ? (c.gradient * (1 - takesA)).summed(to: b.shape) : nil]
+    }
+}
+
+public func maximum(_ a: Tensor, _ s: Float) -> Tensor { maximum(a, Tensor(s)) }
+
+extension Tensor {
+    /// f applied to every element, unrecorded: the building block of the unary ops and of masks.
+    @inline(__always)
+    func mapped(_ f: (Float) -> Float) -> Tensor {
+        let out = Tensor(uninitialized: shape)
+        let (src, dst) = (data, out.data)
+        for i in 0..<count { dst[i] = f(src[i]) }
+        return out
+    }
+
+    /// 1 where `predicate` holds, else 0: a constant (masks have no gradient).
+    public func mask(where predicate: (Float) -> Bool) -> Tensor { mapped { predicate($0) ? 1 : 0 } }
+}

@@ -1,0 +1,48 @@
+// 2-D convolution as three differentiable ops. The forward pass, the input gradient and the
+// weight gradient are bilinear and adjoint to one another, so each one's gradient is made
+// of the other two: that closes the set under differentiation, to any order.
+
+/// Which kernels run the convolutions: the plain im2col oracle until a faster one is installed.
+public enum Convolutions {
+    nonisolated(unsafe) public static var kernels: ConvolutionKernels = Im2colConvolution()
+}
+
+func convGeometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvGeometry {
+    precondition(input.count == 4 && weight.count == 4 && input[1] == weight[1],
+                 "conv2d needs an (N,C,H,W) input and a (K,C,R,S) weight, got \(input) and \(weight).")
+    return ConvGeometry(batch: input[0], inChannels: input[1], outChannels: weight[0], height: input[2], width: input[3],
+                        kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+}
+
+/// y (N,K,P,Q) = x (N,C,H,W) convolved with w (K,C,R,S): cross-correlation, zero padding.
+public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
+    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+    let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
+    return record(out, "conv2d", [x, w]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.gradient, c.inputs[1], geometry: g) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.inputs[0], c.gradient, geometry: g) : nil]
+    }
+}
+
+/// dx (N,C,H,W) from dy (N,K,P,Q) and w: the transposed convolution.
+public func conv2dInputGradient(_ dy: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
+    let out = Tensor(uninitialized: [g.batch, g.inChannels, g.height, g.width])
+    Convolutions.kernels.inputGradient(g, outputGradient: dy.data, weight: w.data, inputGradient: out.data)
+    // <h, T(dy, w)> = <dy, conv(h, w)>
+    return record(out, "conv2dInputGradient", [dy, w]) { c in
+        [c.needs[0] ? conv2d(c.gradient, c.inputs[1], stride: g.stride, padding: g.padding) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.gradient, c.inputs[0], geometry: g) : nil]
+    }
+}
+
+/// dw (K,C,R,S) from x and dy, summed over the batch.
+public func conv2dWeightGradient(_ x: Tensor, _ dy: Tensor, geometry g: ConvGeometry) -> Tensor {
+    let out = Tensor(uninitialized: [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth])
+    Convolutions.kernels.weightGradient(g, input: x.data, outputGradient: dy.data, weightGradient: out.data)
+    // <k, W(x, dy)> = <dy, conv(x, k)>
+    return record(out, "conv2dWeightGradient", [x, dy]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.inputs[1], c.gradient, geometry: g) : nil,
+         c.needs[1] ? conv2d(c.inputs[0], c.gradient, stride: g.stride, padding: g.padding) : nil]
+    }
+}

@@ -1,0 +1,37 @@
+// Batch normalisation and weight normalisation, composed of differentiable ops so that
+// their gradients come for free. Batch statistics pass through `summedAcrossRanks`, the hook
+// that makes P ranks compute what one process with the global batch would.
+
+/// Sums a buffer over every rank in place (the MPI allreduce); a world of one leaves it as is.
+public typealias CrossRankSum = (UnsafeMutableBufferPointer<Float>) -> Void
+
+/// The elementwise sum of `x` over all ranks. Its gradient is the sum over ranks of the
+/// gradients, because every rank's loss depends on the sum.
+public func summedAcrossRanks(_ x: Tensor, _ sum: @escaping CrossRankSum) -> Tensor {
+    let out = Tensor(uninitialized: x.shape)
+    out.data.update(from: x.data, count: x.count)
+    sum(UnsafeMutableBufferPointer(start: out.data, count: out.count))
+    return record(out, "summedAcrossRanks", [x]) { c in [summedAcrossRanks(c.gradient, sum)] }
+}
+
+/// The normalised (N, C, H, W) input with its batch mean and (biased) variance per channel,
+/// each (1, C, 1, 1), taken over the global batch: mean first, then the mean squared deviation.
+public func batchStatistics(_ x: Tensor, acrossRanks sum: @escaping CrossRankSum) -> (mean: Tensor, variance: Tensor) {
+    var count = [Float(x.count / x.shape[1])]
+    count.withUnsafeMutableBufferPointer { sum($0) }
+    let mean = summedAcrossRanks(x.sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
+    let deviation = x - mean
+    let variance = summedAcrossRanks(square(deviation).sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
+    return (mean, variance)
+}
+
+/// gamma * (x - mean) / sqrt(variance + eps) + beta, statistics and parameters (1, C, 1, 1).
+public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> Tensor {
+    (x - mean) * (gamma / sqrt(variance + epsilon)) + beta
+}
+
+/// w = g * v / ||v||, the norm taken per output channel over (C, R, S): v (K,C,R,S), g (K).
+public func weightNormalized(_ v: Tensor, g: Tensor) -> Tensor {
+    let norm = sqrt(square(v).sum(alongAxes: [1, 2, 3], keepingDims: true))
+    return v * (g.reshaped(to: [g.count, 1, 1, 1]) / norm)
+}

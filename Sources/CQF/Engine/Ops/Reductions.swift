@@ -1,0 +1,87 @@
+// Sums and means over chosen axes, their adjoint (broadcasting back), and logsumexp.
+// Sums accumulate in Double: a batch-norm mean over 64x32x32 values must not drift.
+import Foundation
+
+extension Tensor {
+    /// The sum over `axes`, keeping them as dimensions of size 1 when `keepingDims`.
+    public func sum(alongAxes axes: [Int], keepingDims: Bool = false) -> Tensor {
+        let axes = axes.map { $0 < 0 ? $0 + rank : $0 }
+        precondition(axes.allSatisfy { (0..<rank).contains($0) }, "Axes \(axes) are out of range for shape \(shape).")
+        let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let result = sumKeepingDims(to: kept)
+        let finalShape = keepingDims ? kept : shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+        return result.reshaped(to: finalShape)
+    }
+
+    public func sum() -> Tensor { reshaped(to: [count]).sum(alongAxes: [0]) }
+
+    public func mean(alongAxes axes: [Int], keepingDims: Bool = false) -> Tensor {
+        let n = axes.map { shape[$0 < 0 ? $0 + rank : $0] }.reduce(1, *)
+        return sum(alongAxes: axes, keepingDims: keepingDims) / Float(n)
+    }
+
+    public func mean() -> Tensor { sum() / Float(count) }
+
+    /// The gradient of a broadcast operand: this tensor summed down to `target` (a shape it broadcast from).
+    func summed(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let kept = padded4(target)
+        let rank4 = padded4(shape)
+        precondition(zip(kept, rank4).allSatisfy { $0 == $1 || $0 == 1 }, "Shape \(shape) does not reduce to \(target).")
+        return reshaped(to: rank4).sumKeepingDims(to: kept).reshaped(to: target)
+    }
+
+    /// This tensor repeated along its dimensions of size 1 to `target` (the adjoint of `summed(to:)`).
+    public func broadcast(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let out = broadcastMap(Tensor(shape: target, repeating: 0), self) { _, v in v }
+        return record(out, "broadcast", [self]) { c in [c.gradient.summed(to: c.inputs[0].shape)] }
+    }
+
+    /// Sum to `kept` (same rank, 1 on the summed dimensions).
+    private func sumKeepingDims(to kept: [Int]) -> Tensor {
+        let out = Tensor(uninitialized: kept)
+        let o = padded4(shape)
+        let strides = broadcastStrides(kept, to: shape)
+        let accumulator = UnsafeMutablePointer<Double>.allocate(capacity: out.count)
+        defer { accumulator.deallocate() }
+        accumulator.initialize(repeating: 0, count: out.count)
+        let src = data
+        var k = 0
+        for i0 in 0..<o[0] { for i1 in 0..<o[1] { for i2 in 0..<o[2] {
+            let base = i0 * strides[0] + i1 * strides[1] + i2 * strides[2]
+            if strides[3] == 0 {
+                var run = 0.0
+                for i3 in 0..<o[3] { run += Double(src[k + i3]) }
+                accumulator[base] += run
+            } else {
+                for i3 in 0..<o[3] { accumulator[base + i3] += Double(src[k + i3]) }
+            }
+            k += o[3]
+        } } }
+        for i in 0..<out.count { out.data[i] = Float(accumulator[i]) }
+        return record(out, "sum", [self]) { c in [c.gradient.broadcast(to: c.inputs[0].shape)] }
+    }
+}
+
+/// log sum exp over `axis` (kept as size 1), shifted by the maximum so it cannot overflow.
+public func logsumexp(_ x: Tensor, axis: Int) -> Tensor {
+    let shift = Recording.paused { x.maxKeepingDims(axis: axis) }
+    let result = log(exp(x - shift).sum(alongAxes: [axis], keepingDims: true)) + shift
+    return result
+}
+
+extension Tensor {
+    /// The maximum over one axis, kept as size 1; a constant (used only as a numerical shift).
+    func maxKeepingDims(axis: Int) -> Tensor {
+        let axis = axis < 0 ? axis + rank : axis
+        let outer = shape[..<axis].reduce(1, *), length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        var kept = shape
+        kept[axis] = 1
+        let out = Tensor(shape: kept, repeating: -.infinity)
+        for o in 0..<outer { for l in 0..<length { for i in 0..<inner {
+            out.data[o * inner + i] = Swift.max(out.data[o * inner + i], data[(o * length + l) * inner + i])
+        } } }
+        return out
+    }
+}

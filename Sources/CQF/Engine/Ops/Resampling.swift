@@ -1,0 +1,40 @@
+// Nearest-neighbour x2 upsampling (the VAE's top-down path), its adjoint the 2x2 sum pool
+// (which, scaled by 1/4, is the discriminator's mean pool), and global average pooling.
+
+/// (N, C, H, W) -> (N, C, 2H, 2W), each pixel repeated into a 2x2 block.
+public func upsample2x(_ x: Tensor) -> Tensor {
+    let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], 2 * h, 2 * w])
+    for p in 0..<nc {
+        let (src, dst) = (x.data + p * h * w, out.data + p * 4 * h * w)
+        for i in 0..<h { for j in 0..<w {
+            let v = src[i * w + j]
+            dst[(2 * i) * 2 * w + 2 * j] = v
+            dst[(2 * i) * 2 * w + 2 * j + 1] = v
+            dst[(2 * i + 1) * 2 * w + 2 * j] = v
+            dst[(2 * i + 1) * 2 * w + 2 * j + 1] = v
+        } }
+    }
+    return record(out, "upsample2x", [x]) { c in [sumPool2x2(c.gradient)] }
+}
+
+/// (N, C, H, W) -> (N, C, H/2, W/2), each output the sum of a 2x2 block.
+public func sumPool2x2(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0, "2x2 pooling needs even H and W, got \(x.shape).")
+    let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2] / 2, x.shape[3] / 2)
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], h, w])
+    for p in 0..<nc {
+        let (src, dst) = (x.data + p * 4 * h * w, out.data + p * h * w)
+        for i in 0..<h { for j in 0..<w {
+            dst[i * w + j] = src[(2 * i) * 2 * w + 2 * j] + src[(2 * i) * 2 * w + 2 * j + 1]
+                + src[(2 * i + 1) * 2 * w + 2 * j] + src[(2 * i + 1) * 2 * w + 2 * j + 1]
+        } }
+    }
+    return record(out, "sumPool2x2", [x]) { c in [upsample2x(c.gradient)] }
+}
+
+/// The 2x2 mean pool of the discriminator's residual blocks.
+public func meanPool2x2(_ x: Tensor) -> Tensor { sumPool2x2(x) * 0.25 }
+
+/// (N, C, H, W) -> (N, C): the mean of each channel's plane.
+public func globalAveragePool(_ x: Tensor) -> Tensor { x.mean(alongAxes: [2, 3]) }

@@ -1,0 +1,63 @@
+// Elementwise functions. Each backward rule is written with differentiable ops (or constant
+// masks where the derivative is piecewise constant), so it can be differentiated again.
+import Foundation
+
+public func exp(_ x: Tensor) -> Tensor {
+    record(x.mapped { Foundation.exp($0) }, "exp", [x]) { c in [c.gradient * c.output] }
+}
+
+public func log(_ x: Tensor) -> Tensor {
+    record(x.mapped { Foundation.log($0) }, "log", [x]) { c in [c.gradient / c.inputs[0]] }
+}
+
+public func tanh(_ x: Tensor) -> Tensor {
+    record(x.mapped { Foundation.tanh($0) }, "tanh", [x]) { c in [c.gradient * (1 - square(c.output))] }
+}
+
+@inline(__always)
+func sigmoidValue(_ x: Float) -> Float {
+    x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+}
+
+public func sigmoid(_ x: Tensor) -> Tensor {
+    record(x.mapped(sigmoidValue), "sigmoid", [x]) { c in [c.gradient * c.output * (1 - c.output)] }
+}
+
+/// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that large |x| neither overflows nor rounds to 0.
+public func softplus(_ x: Tensor) -> Tensor {
+    record(x.mapped { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, "softplus", [x]) { c in
+        [c.gradient * sigmoid(c.inputs[0])]
+    }
+}
+
+/// x for x > 0, e^x - 1 otherwise; its derivative there is elu(x) + 1.
+public func elu(_ x: Tensor) -> Tensor {
+    record(x.mapped { $0 > 0 ? $0 : Foundation.expm1($0) }, "elu", [x]) { c in
+        let positive = c.inputs[0].mask { $0 > 0 }
+        return [c.gradient * (positive + (1 - positive) * (c.output + 1))]
+    }
+}
+
+public func relu(_ x: Tensor) -> Tensor {
+    record(x.mapped { Swift.max($0, 0) }, "relu", [x]) { c in [c.gradient * c.inputs[0].mask { $0 > 0 }] }
+}
+
+public func leakyRelu(_ x: Tensor, slope: Float = 0.2) -> Tensor {
+    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, "leakyRelu", [x]) { c in
+        [c.gradient * c.inputs[0].mapped { $0 > 0 ? 1 : slope }]
+    }
+}
+
+public func square(_ x: Tensor) -> Tensor {
+    record(x.mapped { $0 * $0 }, "square", [x]) { c in [c.gradient * c.inputs[0] * 2] }
+}
+
+public func sqrt(_ x: Tensor) -> Tensor {
+    record(x.mapped { Foundation.sqrt($0) }, "sqrt", [x]) { c in [c.gradient / (c.output * 2)] }
+}
+
+public func abs(_ x: Tensor) -> Tensor {
+    record(x.mapped { Swift.abs($0) }, "abs", [x]) { c in
+        [c.gradient * c.inputs[0].mapped { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }]
+    }
+}
