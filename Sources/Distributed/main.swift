@@ -1,6 +1,7 @@
 import Foundation
 
 let commands: [Command] = [
+    benchCommand,
 ]
 
 let usage = """

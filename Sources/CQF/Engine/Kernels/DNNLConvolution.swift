@@ -99,6 +99,17 @@ public final class DNNLConvolution: ConvolutionKernels {
         return "\(plan.variant) \(plan.implementation)"
     }
 
+    /// Runs a pass on the plan's own buffers without the reorders from and to NCHW/OIHW: what a
+    /// caller that kept its tensors in oneDNN's layout would pay. For measurement only; call the
+    /// pass normally first, so that the buffers hold real numbers (and the caller's buffers of
+    /// that call must still be alive where the layout is plain).
+    public func executeSkippingReorders(_ g: ConvGeometry, _ pass: Pass) {
+        lock.lock()
+        defer { lock.unlock() }
+        setOpenMPThreads(threads)
+        plan(g, pass).executeSkippingReorders(stream: stream)
+    }
+
     // MARK: - Plans
 
     private struct PlanKey: Hashable {
@@ -264,12 +275,16 @@ public final class DNNLConvolution: ConvolutionKernels {
             for operand in operands.prefix(2) {
                 if let reorder = operand.reorder { Plan.reorder(reorder, from: operand.user, to: operand.inner!, stream) }
             }
-            arguments.withUnsafeBufferPointer { arguments in
-                check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments.baseAddress),
-                      "dnnl_primitive_execute (convolution)")
-            }
+            check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
+                  "dnnl_primitive_execute (convolution)")
             let output = operands[2]
             if let reorder = output.reorder { Plan.reorder(reorder, from: output.inner!, to: output.user, stream) }
+            check(dnnl_stream_wait(stream), "dnnl_stream_wait")
+        }
+
+        func executeSkippingReorders(stream: dnnl_stream_t) {
+            check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
+                  "dnnl_primitive_execute (convolution)")
             check(dnnl_stream_wait(stream), "dnnl_stream_wait")
         }
 
