@@ -1,0 +1,115 @@
+// What every dataset reader offers, and the one place that turns `--dataset KIND --data PATH`
+// into a reader.
+//
+//   ImageSource   streams uint8 CHW images once, in a fixed order, in constant memory: what
+//                 `prepare` needs, and all that the big or compressed formats (ImageNet 64x64
+//                 npz, LSUN lmdb, folders of PNG/JPEG) can offer cheaply.
+//   ImageDataset  adds random access by index: packed files (memory-mapped) and the small
+//                 fixed-record formats (idx, CIFAR-10, STL-10), which the loader reads directly.
+//
+// Images are uint8, planar CHW (C = 1 gray or 3 RGB), all of one shape within a dataset.
+
+/// The shape of every image of a dataset.
+public struct ImageShape: Equatable, Codable, CustomStringConvertible, Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+
+    public init(channels: Int, height: Int, width: Int) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+    }
+
+    /// Bytes (and values) in one image: C*H*W.
+    public var byteCount: Int { channels * height * width }
+
+    public var description: String { "\(channels)x\(height)x\(width)" }
+}
+
+/// Images read once, in order.
+public protocol ImageSource {
+    var shape: ImageShape { get }
+    /// How many images the source will give; an upper bound when it may skip bad ones.
+    var expectedCount: Int { get }
+    /// Calls `body` with each image (`shape.byteCount` bytes, CHW) in the source's order; the
+    /// pointer is valid during the call only. Images that are better skipped than fatal (an
+    /// undecodable file in a folder of thousands) are reported through `warn`, one sentence each.
+    func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws
+}
+
+/// Images read by index, in any order, from any thread.
+public protocol ImageDataset: ImageSource {
+    var count: Int { get }
+    /// Copies image `index` (0..<count) as `shape.byteCount` bytes CHW into `destination`.
+    func copyImage(_ index: Int, into destination: UnsafeMutablePointer<UInt8>)
+    /// The class of each image, when the format carries one.
+    var labels: [Int]? { get }
+}
+
+extension ImageDataset {
+    public var expectedCount: Int { count }
+    public var labels: [Int]? { nil }
+
+    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+        let image = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
+        defer { image.deallocate() }
+        for index in 0..<count {
+            copyImage(index, into: image)
+            try body(image)
+        }
+    }
+}
+
+/// The formats `--dataset` names (CLI.md).
+public enum DatasetKind: String, CaseIterable, Sendable {
+    case fashionMNIST = "fashion-mnist"
+    case mnist
+    case cifar10
+    case stl10
+    case imagenet64
+    case lsun
+    case folder
+    case packed
+
+    /// Kinds that only `prepare` reads: compressed or variable-size images that would be far too
+    /// slow, or too big, to decode at every step.
+    public var needsPrepare: Bool {
+        self == .imagenet64 || self == .lsun || self == .folder
+    }
+}
+
+/// Which half of a dataset: the training images or the held-out ones.
+public enum Split: String, CaseIterable, Sendable {
+    case train
+    case test
+}
+
+/// The dataset at `path` for the loader: packed files memory-mapped, idx/CIFAR-10/STL-10 read
+/// as published. Throws, saying to run `prepare`, for the kinds that need it.
+public func openDataset(kind: DatasetKind, path: String, split: Split) throws -> ImageDataset {
+    switch kind {
+    case .fashionMNIST, .mnist: return try IdxDataset(directory: path, split: split)
+    case .cifar10: return try CIFAR10Dataset(directory: path, split: split)
+    case .stl10: return try STL10Dataset(directory: path, split: split)
+    case .packed: return try PackedDataset(path: path)
+    case .imagenet64, .lsun, .folder:
+        throw DataError("--dataset \(kind.rawValue) is read through `prepare` only: run `Distributed prepare --dataset \(kind.rawValue) --data \(path) --out FILE` and then use --dataset packed --data FILE.")
+    }
+}
+
+/// Any dataset as a stream for `prepare`, center-cropped to `crop` (nil: the shorter side) and
+/// resized to `size` x `size` (nil: the format's own size; 64 for LSUN, 96 for folders).
+public func openImageSource(kind: DatasetKind, path: String, split: Split,
+                            size: Int? = nil, crop: Int? = nil) throws -> ImageSource {
+    switch kind {
+    case .lsun:
+        return try LSUNSource(path: path, size: size ?? 64, crop: crop)
+    case .folder:
+        return try ImageFolderSource(path: path, size: size ?? 96, crop: crop)
+    case .imagenet64:
+        return try centerCropped(ImageNet64Source(directory: path, split: split), size: size, crop: crop)
+    case .fashionMNIST, .mnist, .cifar10, .stl10, .packed:
+        return try centerCropped(openDataset(kind: kind, path: path, split: split), size: size, crop: crop)
+    }
+}
