@@ -27,6 +27,8 @@ public final class ParameterSet {
     public private(set) var parameters: [Parameter] = []
     public private(set) var values: Storage!
     public private(set) var gradients: Storage!
+    /// State that is saved but not trained (batch-norm running averages).
+    public private(set) var buffers: [(name: String, tensor: Tensor)] = []
     private var byName: [String: Parameter] = [:]
 
     public init() {}
@@ -39,6 +41,14 @@ public final class ParameterSet {
         parameters.append(parameter)
         byName[name] = parameter
         return parameter
+    }
+
+    /// Declares a buffer: saved in checkpoints, never differentiated.
+    public func declareBuffer(_ name: String, shape: [Int], value: Float) -> Tensor {
+        precondition(!buffers.contains { $0.name == name }, "Buffer \(name) is declared twice.")
+        let tensor = Tensor(shape: shape, repeating: value)
+        buffers.append((name, tensor))
+        return tensor
     }
 
     /// Lays the parameters out in one buffer, in declaration order, and makes their views.

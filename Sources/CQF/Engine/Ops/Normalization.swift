@@ -14,15 +14,16 @@ public func summedAcrossRanks(_ x: Tensor, _ sum: @escaping CrossRankSum) -> Ten
     return record(out, "summedAcrossRanks", [x]) { c in [summedAcrossRanks(c.gradient, sum)] }
 }
 
-/// The normalised (N, C, H, W) input with its batch mean and (biased) variance per channel,
-/// each (1, C, 1, 1), taken over the global batch: mean first, then the mean squared deviation.
-public func batchStatistics(_ x: Tensor, acrossRanks sum: @escaping CrossRankSum) -> (mean: Tensor, variance: Tensor) {
+/// The batch mean and (biased) variance per channel of an (N, C, H, W) input, each (1, C, 1, 1),
+/// over the global batch (mean first, then the mean squared deviation), and how many values
+/// per channel that batch holds.
+public func batchStatistics(_ x: Tensor, acrossRanks sum: @escaping CrossRankSum) -> (mean: Tensor, variance: Tensor, count: Int) {
     var count = [Float(x.count / x.shape[1])]
     count.withUnsafeMutableBufferPointer { sum($0) }
     let mean = summedAcrossRanks(x.sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
     let deviation = x - mean
     let variance = summedAcrossRanks(square(deviation).sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
-    return (mean, variance)
+    return (mean, variance, Int(count[0]))
 }
 
 /// gamma * (x - mean) / sqrt(variance + eps) + beta, statistics and parameters (1, C, 1, 1).

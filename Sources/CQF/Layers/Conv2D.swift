@@ -1,0 +1,40 @@
+// A 2-D convolution layer with bias, plain (the VAE and the discriminator) or weight-normalised
+// (Real NVP's coupling networks: w = g * v / ||v||).
+import Foundation
+
+public final class Conv2D {
+    public let stride: Int, padding: Int
+    let weight: Parameter      // (K, C, R, S): w itself, or v under weight norm
+    let gain: Parameter?       // (K): g under weight norm
+    let bias: Parameter        // (K)
+
+    /// PyTorch's default initialisation; with `weightNorm`, g starts at ||v|| (so w = v), and
+    /// `zeroInitialised` starts g and the bias at 0 (the last conv of a coupling: identity start).
+    public init(_ parameters: ParameterSet, _ name: String, _ initializer: ParameterInitializer,
+                in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
+                weightNorm: Bool = false, zeroInitialised: Bool = false) {
+        self.stride = stride
+        self.padding = padding ?? kernel / 2
+        let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
+        let v = initializer.uniform(count: outChannels * inChannels * kernel * kernel, bound: bound)
+        let b = initializer.uniform(count: outChannels, bound: bound)
+        weight = parameters.declare("\(name).\(weightNorm ? "v" : "weight")", shape: [outChannels, inChannels, kernel, kernel], values: v)
+        if weightNorm {
+            let perOutput = inChannels * kernel * kernel
+            let norms = (0..<outChannels).map { k in
+                v[k * perOutput..<(k + 1) * perOutput].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            }
+            gain = parameters.declare("\(name).g", shape: [outChannels], values: zeroInitialised ? Array(repeating: 0, count: outChannels) : norms)
+        } else {
+            gain = nil
+        }
+        bias = parameters.declare("\(name).bias", shape: [outChannels], values: zeroInitialised ? Array(repeating: 0, count: outChannels) : b)
+    }
+
+    /// y = conv(x, w) + bias. `frozen` uses the parameters' values only, so no gradient reaches them.
+    public func callAsFunction(_ x: Tensor, frozen: Bool = false) -> Tensor {
+        let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
+        let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
+        return conv2d(x, w, stride: stride, padding: padding) + b.reshaped(to: [1, b.count, 1, 1])
+    }
+}
