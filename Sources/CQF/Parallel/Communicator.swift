@@ -15,10 +15,18 @@ public protocol Communicator: AnyObject {
     func barrier()
     /// Ends every rank of the job at once, after printing `message` (never returns).
     func abort(_ message: String, code: Int32) -> Never
+    /// A second communicator over the same ranks whose collectives are ordered independently of
+    /// this one's, so that another thread may run them at the same time (the gradient channel of
+    /// `GradientReducer`, while the training thread sums batch-norm statistics here).
+    func duplicated() -> Communicator
+    /// Wall-clock seconds that callers have spent blocked in this communicator's collectives since
+    /// it was made: the communication half of the straggler report.
+    var secondsInCollectives: Double { get }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+    public var secondsInCollectives: Double { 0 }
 
     /// The batch-norm hook of the engine, bound to this communicator.
     public var crossRankSum: CrossRankSum {
@@ -35,6 +43,7 @@ public final class SingleProcess: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {}
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
     public func barrier() {}
+    public func duplicated() -> Communicator { SingleProcess() }
     public func abort(_ message: String, code: Int32) -> Never {
         Console.error("error: \(message)")
         exit(code)
