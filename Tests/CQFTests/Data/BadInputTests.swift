@@ -1,0 +1,151 @@
+// Damaged input gives one sentence naming the file, never a crash: truncated, wrong magic,
+// wrong size and corrupt files are errors; in folders and LSUN an undecodable image or one
+// smaller than the crop is a counted warning and the rest is read.
+import Foundation
+import XCTest
+@testable import CQF
+
+final class BadInputTests: XCTestCase {
+    /// `body` throws a one-line DataError that names `file`.
+    private func assertError(naming file: String, containing words: String? = nil, _ body: () throws -> Void,
+                             sourceFile: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), file: sourceFile, line: line) { error in
+            let text = "\(error)"
+            XCTAssertTrue(error is DataError, "not a DataError: \(text)", file: sourceFile, line: line)
+            XCTAssertTrue(text.contains(file), "'\(text)' does not name \(file)", file: sourceFile, line: line)
+            XCTAssertFalse(text.contains("\n"), "'\(text)' is not one line", file: sourceFile, line: line)
+            if let words { XCTAssertTrue(text.contains(words), "'\(text)' does not say '\(words)'", file: sourceFile, line: line) }
+        }
+    }
+
+    private func damage(_ path: String, _ change: (inout [UInt8]) -> Void) throws {
+        var bytes = try DataFixtures.read(path)
+        change(&bytes)
+        try DataFixtures.write(bytes, to: path)
+    }
+
+    func testIdxTruncatedWrongMagicAndCorruptGzip() throws {
+        for gzip in [false, true] {
+            let folder = try DataFixtures.temporaryFolder(self)
+            try DataFixtures.writeIdx(folder: folder, prefix: "train", count: 4, gzip: gzip)
+            let images = "\(folder)/train-images-idx3-ubyte\(gzip ? ".gz" : "")"
+            let original = try DataFixtures.read(images)
+            try damage(images) { $0.removeLast(100) }
+            assertError(naming: images) { _ = try openDataset(kind: .mnist, path: folder, split: .train) }
+            try DataFixtures.write(original, to: images)
+            if gzip {
+                try damage(images) { $0[$0.count / 2] ^= 0xFF }
+            } else {
+                try damage(images) { $0[3] = 0x01 }
+            }
+            assertError(naming: images) { _ = try openDataset(kind: .mnist, path: folder, split: .train) }
+        }
+        let empty = try DataFixtures.temporaryFolder(self)
+        assertError(naming: empty, containing: "train-images-idx3-ubyte") { _ = try openDataset(kind: .fashionMNIST, path: empty, split: .train) }
+    }
+
+    func testCIFARAndSTLWrongSize() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.writeCIFAR(path: "\(folder)/test_batch.bin", first: 0, count: 2)
+        try damage("\(folder)/test_batch.bin") { $0.removeLast() }
+        assertError(naming: "\(folder)/test_batch.bin", containing: "3073") { _ = try openDataset(kind: .cifar10, path: folder, split: .test) }
+        assertError(naming: "data_batch_1.bin") { _ = try openDataset(kind: .cifar10, path: folder, split: .train) }
+        try DataFixtures.writeSTL(path: "\(folder)/test_X.bin", first: 0, count: 1)
+        try damage("\(folder)/test_X.bin") { $0 += [0, 0] }
+        assertError(naming: "\(folder)/test_X.bin", containing: "27,648") { _ = try openDataset(kind: .stl10, path: folder, split: .test) }
+    }
+
+    func testPackedTruncatedWrongMagicAndCorrupt() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.writeIdx(folder: folder, prefix: "t10k", count: 3, gzip: false)
+        let path = "\(folder)/x.packed"
+        _ = try prepareDataset(openImageSource(kind: .mnist, path: folder, split: .test), to: path)
+        let original = try DataFixtures.read(path)
+        try damage(path) { $0.removeLast(10) }
+        assertError(naming: path, containing: "expected 3136 bytes") { _ = try PackedDataset(path: path) }
+        try DataFixtures.write(original, to: path)
+        try damage(path) { $0[0] = UInt8(ascii: "X") }
+        assertError(naming: path, containing: "CQFIMAGE") { _ = try PackedDataset(path: path) }
+        try DataFixtures.write(original, to: path)
+        try damage(path) { $0[1000] ^= 0x40 }
+        assertError(naming: path, containing: "corrupt") { _ = try openDataset(kind: .packed, path: path, split: .train) }
+        try DataFixtures.write(Array(original[..<20]), to: path)
+        assertError(naming: path, containing: "too short") { _ = try PackedDataset(path: path) }
+        assertError(naming: "\(folder)/missing.packed") { _ = try PackedDataset(path: "\(folder)/missing.packed") }
+    }
+
+    func testNPZTruncatedCorruptAndWrongArray() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        let path = "\(folder)/val_data.npz"
+        for compressed in [false, true] {
+            try DataFixtures.writeImageNetNPZ(path: path, first: 0, count: 2, side: 8, compressed: compressed)
+            let original = try DataFixtures.read(path)
+            try damage(path) { $0[$0.count / 3] ^= 0x55 }
+            assertError(naming: path) {
+                var warnings: [String] = []
+                _ = try DataFixtures.images(of: openImageSource(kind: .imagenet64, path: folder, split: .test), warnings: &warnings)
+            }
+            try DataFixtures.write(Array(original[..<(original.count - 30)]), to: path)
+            assertError(naming: path) { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
+        }
+        try DataFixtures.python("import numpy as np; np.savez('\(path)', data=np.zeros((2, 100), np.float32))")
+        assertError(naming: path, containing: "uint8") { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
+        try DataFixtures.write(Array("PK not really".utf8), to: path)
+        assertError(naming: path, containing: "zip") { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
+    }
+
+    func testLSUNNotAnLmdbAndUndecodableRecordsAreWarnings() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.write([UInt8](repeating: 7, count: 8192), to: "\(folder)/data.mdb")
+        assertError(naming: folder, containing: "lmdb") { _ = try openImageSource(kind: .lsun, path: folder, split: .train) }
+
+        let database = try DataFixtures.temporaryFolder(self)
+        let good = DataFixtures.webp(DataFixtures.rgb(0, width: 64, height: 64), width: 64, height: 64)
+        try DataFixtures.writeLMDB(folder: database, values: [good, Array(good[..<40]), Array("garbage bytes here".utf8), good])
+        var warnings: [String] = []
+        let images = try DataFixtures.images(of: openImageSource(kind: .lsun, path: database, split: .train), warnings: &warnings)
+        XCTAssertEqual(images.count, 2)
+        XCTAssertEqual(warnings.count, 2)
+        XCTAssertTrue(warnings.allSatisfy { $0.contains(database) && !$0.contains("\n") })
+        XCTAssertTrue(warnings[0].contains("record 001"))
+    }
+
+    func testFolderEmptyUndecodableAndTooSmall() throws {
+        let empty = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.write([1, 2, 3], to: "\(empty)/readme.txt")
+        assertError(naming: empty, containing: "found none") { _ = try openImageSource(kind: .folder, path: empty, split: .train) }
+        assertError(naming: "\(empty)/nothing") { _ = try openImageSource(kind: .folder, path: "\(empty)/nothing", split: .train) }
+
+        let folder = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.writeFlatJPEG(path: "\(folder)/1.jpg", 1, width: 120, height: 120)
+        try DataFixtures.writeFlatJPEG(path: "\(folder)/2.jpg", 2, width: 120, height: 120)
+        try damage("\(folder)/2.jpg") { $0.removeLast($0.count / 2) }
+        try DataFixtures.write(Array("this is not a png".utf8), to: "\(folder)/3.png")
+        try DataFixtures.writeFlatJPEG(path: "\(folder)/4.jpg", 4, width: 60, height: 200)
+        try writePNG(path: "\(folder)/5.png", pixels: DataFixtures.rgb(5, width: 100, height: 100), width: 100, height: 100, channels: 3)
+        var warnings: [String] = []
+        let source = try openImageSource(kind: .folder, path: folder, split: .train, size: 32, crop: 100)
+        let images = try DataFixtures.images(of: source, warnings: &warnings)
+        XCTAssertEqual(images.count, 2)
+        XCTAssertEqual(warnings.count, 3)
+        XCTAssertTrue(warnings[0].hasPrefix("\(folder)/2.jpg: is not a decodable JPEG"), warnings[0])
+        XCTAssertTrue(warnings[1].hasPrefix("\(folder)/3.png: is neither"), warnings[1])
+        XCTAssertTrue(warnings[2].hasPrefix("\(folder)/4.jpg: is 60x200, smaller than the 100x100 crop"), warnings[2])
+
+        // Nothing readable at all: prepare refuses and leaves no file behind.
+        let hopeless = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.write(Array("nope".utf8), to: "\(hopeless)/a.jpg")
+        assertError(naming: "\(hopeless)/out.packed", containing: "no image") {
+            _ = try prepareDataset(openImageSource(kind: .folder, path: hopeless, split: .train), to: "\(hopeless)/out.packed")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: hopeless), ["a.jpg"])
+    }
+
+    func testCropLargerThanAFixedSizeDataset() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        try DataFixtures.writeCIFAR(path: "\(folder)/test_batch.bin", first: 0, count: 1)
+        XCTAssertThrowsError(try openImageSource(kind: .cifar10, path: folder, split: .test, crop: 40)) {
+            XCTAssertTrue("\($0)".contains("--crop 40 is larger than the 32x32 images"))
+        }
+    }
+}

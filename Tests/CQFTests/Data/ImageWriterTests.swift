@@ -1,0 +1,47 @@
+// The PNG and NPZ writers: read back by our own decoders and by numpy.
+import Foundation
+import XCTest
+@testable import CQF
+
+final class ImageWriterTests: XCTestCase {
+    func testPNGRoundTripsThroughLibpng() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        let pixels = DataFixtures.rgb(3, width: 17, height: 9)
+        try writePNG(path: "\(folder)/x.png", pixels: pixels, width: 17, height: 9, channels: 3)
+        let source = try ImageFolderSource(path: folder, size: 9, crop: nil)
+        var warnings: [String] = []
+        let image = try DataFixtures.images(of: source, warnings: &warnings)[0]
+        for c in 0..<3 { for y in 0..<9 { for x in 0..<9 {
+            XCTAssertEqual(image[(c * 9 + y) * 9 + x], pixels[(y * 17 + x + 4) * 3 + c])
+        } } }
+        XCTAssertThrowsError(try writePNG(path: "\(folder)/no/such/x.png", pixels: pixels, width: 17, height: 9, channels: 3)) {
+            XCTAssertTrue("\($0)".contains("\(folder)/no/such/x.png"))
+        }
+    }
+
+    func testNPZIsReadByNumpyAndByOurZipReader() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        let path = "\(folder)/samples.npz"
+        let samples = (0..<(5 * 4 * 3 * 3)).map { UInt8($0 % 251) }
+        try writeNPZ(path: path, arrays: [NPZArray(name: "arr_0", shape: [5, 4, 3, 3], bytes: samples),
+                                          NPZArray(name: "labels", shape: [5], bytes: [1, 2, 3, 4, 5])])
+        try DataFixtures.python("""
+            import numpy as np
+            f = np.load('\(path)')
+            assert sorted(f.files) == ['arr_0', 'labels'], f.files
+            a = f['arr_0']
+            assert a.dtype == np.uint8 and a.shape == (5, 4, 3, 3), (a.dtype, a.shape)
+            assert (a.reshape(-1) == np.arange(180) % 251).all()
+            assert list(f['labels']) == [1, 2, 3, 4, 5]
+            """)
+        let archive = try ZipArchive(path: path)
+        let reader = try archive.reader(for: archive.member(named: "arr_0.npy"))
+        let header = try NPYHeader(name: path) { try reader.read(into: $0, count: $1) }
+        XCTAssertEqual(header.shape, [5, 4, 3, 3])
+        XCTAssertEqual(header.descr, "|u1")
+        XCTAssertEqual(header.size % 64, 0)
+        var back = [UInt8](repeating: 0, count: samples.count)
+        try back.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: samples.count) }
+        XCTAssertEqual(back, samples)
+    }
+}
