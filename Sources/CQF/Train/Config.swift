@@ -107,6 +107,8 @@ extension Config {
         for (key, value) in overrides {
             try set(key, text: value, in: &tree)
         }
+        // Numbers are read as Double; an Int field given 2.5 would only fail to decode with no field named.
+        try checkIntegers(tree, against: Config(), prefix: "")
         let config: Config
         do {
             config = try JSONDecoder().decode(Config.self, from: JSONSerialization.data(withJSONObject: tree))
@@ -132,14 +134,15 @@ extension Config {
         }
     }
 
-    /// Sets the dotted `key` from command-line text, parsed as the type the field already has.
-    private static func set(_ key: String, text: String, in tree: inout [String: Any]) throws {
+    /// Sets the dotted `key` from command-line text, parsed as the type the field already has;
+    /// `prefix` is the part of the key already walked, so errors name the whole field.
+    private static func set(_ key: String, text: String, in tree: inout [String: Any], prefix: String = "") throws {
         let parts = key.split(separator: ".").map(String.init)
-        guard let head = parts.first else { throw ConfigError("empty override key in '\(key)=\(text)'") }
-        guard let current = tree[head] else { throw ConfigError("unknown config field '\(key)'") }
+        guard let head = parts.first else { throw ConfigError("empty override key in '\(prefix + key)=\(text)'") }
+        guard let current = tree[head] else { throw ConfigError("unknown config field '\(prefix + key)'") }
         if parts.count > 1 {
-            guard var inner = current as? [String: Any] else { throw ConfigError("config field '\(head)' has no field '\(parts[1])'") }
-            try set(parts.dropFirst().joined(separator: "."), text: text, in: &inner)
+            guard var inner = current as? [String: Any] else { throw ConfigError("config field '\(prefix + head)' has no field '\(parts[1])'") }
+            try set(parts.dropFirst().joined(separator: "."), text: text, in: &inner, prefix: prefix + head + ".")
             tree[head] = inner
             return
         }
@@ -152,8 +155,23 @@ extension Config {
         case is NSNumber: parsed = Double(text)
         default: parsed = nil
         }
-        guard let value = parsed else { throw ConfigError("config field '\(key)' cannot be '\(text)'") }
+        guard let value = parsed else { throw ConfigError("config field '\(prefix + key)' cannot be '\(text)'") }
         tree[head] = value
+    }
+
+    /// Refuses a fractional number for a field whose default is an Int (or [Int]), naming the field.
+    private static func checkIntegers(_ tree: [String: Any], against defaults: Any, prefix: String) throws {
+        for child in Mirror(reflecting: defaults).children {
+            guard let name = child.label, let value = tree[name] else { continue }
+            if child.value is Int || child.value is [Int] {
+                let numbers = (value as? [Any] ?? [value]).compactMap { $0 as? NSNumber }
+                if let bad = numbers.first(where: { Int(exactly: $0.doubleValue) == nil }) {
+                    throw ConfigError("config field \(prefix + name) must be an integer, got \(bad)")
+                }
+            } else if let inner = value as? [String: Any] {
+                try checkIntegers(inner, against: child.value, prefix: prefix + name + ".")
+            }
+        }
     }
 
     /// Refuses settings the model cannot run, naming the field.
