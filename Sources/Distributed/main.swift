@@ -2,6 +2,7 @@ import Foundation
 
 let commands: [Command] = [
     benchCommand,
+    prepareCommand,
 ]
 
 let usage = """

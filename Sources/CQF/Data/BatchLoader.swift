@@ -15,8 +15,8 @@
 // - Batch b of an epoch is the permutation's slice [b*B, (b+1)*B); rank r takes its contiguous
 //   B/P images [b*B + r*B/P, b*B + (r+1)*B/P) and reads only those.
 // - Dequantisation: x = (x_int + u) / 256 with u from Philox(seed, dequantisation), counter
-//   (step, image index), step = epoch * batchesPerEpoch + batch. u has 16 bits, so the sum is
-//   exact in a float and x < 1 strictly. Nothing depends on P: one rank with B images and four
+//   (step, image index), step = epoch * batchesPerEpoch + batch. u has 16 bits (8 values per
+//   Philox block), so the sum is exact in a float and x < 1 strictly. Nothing depends on P: one rank with B images and four
 //   with B/4 each feed the model the same numbers.
 
 /// Where a loader stands: the next batch it will give. A checkpoint stores it (Codable) so
@@ -122,26 +122,36 @@ public final class BatchLoader {
     }
 
     /// x = (x_int + u) / 256 for `count` values, u from counter (step, imageIndex): computed as
-    /// (x_int * 2^16 + 16 random bits) * 2^-24, exact in a float and below 1.
+    /// (x_int * 2^16 + 16 random bits) * 2^-24, exact in a float and below 1. Each Philox block
+    /// gives 8 values: word j's low half goes to value 8k + 2j, its high half to 8k + 2j + 1.
     @inline(__always)
     public static func dequantise(_ image: UnsafePointer<UInt8>, count: Int, into output: UnsafeMutablePointer<Float>,
                                   noise: Philox, step: UInt64, imageIndex: UInt64) {
+        @inline(__always)
+        func value(_ byte: UInt8, _ bits: UInt32) -> Float {
+            // Below 2^24, so the signed conversion (one instruction on x86) is exact.
+            Float(Int32(bitPattern: UInt32(byte) << 16 | bits & 0xFFFF)) * 0x1p-24
+        }
         var i = 0
         var blockIndex = 0
-        while i < count {
+        while i + 8 <= count {
             let w = noise.block(a: step, b: imageIndex, blockIndex: blockIndex)
-            if i + 4 <= count {
-                output[i] = Float(UInt32(image[i]) << 16 | w.0 >> 16) * 0x1p-24
-                output[i + 1] = Float(UInt32(image[i + 1]) << 16 | w.1 >> 16) * 0x1p-24
-                output[i + 2] = Float(UInt32(image[i + 2]) << 16 | w.2 >> 16) * 0x1p-24
-                output[i + 3] = Float(UInt32(image[i + 3]) << 16 | w.3 >> 16) * 0x1p-24
-            } else {
-                for lane in 0..<(count - i) {
-                    output[i + lane] = Float(UInt32(image[i + lane]) << 16 | Philox.lane(w, lane) >> 16) * 0x1p-24
-                }
-            }
-            i += 4
+            output[i] = value(image[i], w.0)
+            output[i + 1] = value(image[i + 1], w.0 >> 16)
+            output[i + 2] = value(image[i + 2], w.1)
+            output[i + 3] = value(image[i + 3], w.1 >> 16)
+            output[i + 4] = value(image[i + 4], w.2)
+            output[i + 5] = value(image[i + 5], w.2 >> 16)
+            output[i + 6] = value(image[i + 6], w.3)
+            output[i + 7] = value(image[i + 7], w.3 >> 16)
+            i += 8
             blockIndex += 1
+        }
+        if i < count {
+            let w = noise.block(a: step, b: imageIndex, blockIndex: blockIndex)
+            for lane in 0..<(count - i) {
+                output[i + lane] = value(image[i + lane], Philox.lane(w, lane / 2) >> (16 * UInt32(lane % 2)))
+            }
         }
     }
 

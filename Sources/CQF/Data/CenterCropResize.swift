@@ -40,35 +40,40 @@ public final class CenterCropResizer {
             scratchCount = needed
         }
         table.weights.withUnsafeBufferPointer { weights in
-            // Rows: (C, side, size) floats.
-            for c in 0..<channels {
-                for y in 0..<side {
-                    let row = input + (top + y) * rowStride + left * pixelStride + c * channelStride
-                    let out = scratch + (c * side + y) * size
-                    for x in 0..<size {
-                        let start = table.starts[x]
-                        let taps = weights.baseAddress! + x * table.maxTaps
-                        var sum: Float = 0
-                        for k in 0..<table.counts[x] {
-                            sum += taps[k] * Float(row[(start + k) * pixelStride])
+            table.starts.withUnsafeBufferPointer { starts in
+                table.counts.withUnsafeBufferPointer { counts in
+                    let weights = weights.baseAddress!, starts = starts.baseAddress!, counts = counts.baseAddress!
+                    // Rows: (C, side, size) floats; all channels of a tap at once, so interleaved
+                    // input is read in order.
+                    for y in 0..<side {
+                        let row = input + (top + y) * rowStride + left * pixelStride
+                        for x in 0..<size {
+                            let taps = weights + x * table.maxTaps
+                            let first = row + starts[x] * pixelStride
+                            for c in 0..<channels {
+                                var sum: Float = 0
+                                for k in 0..<counts[x] {
+                                    sum += taps[k] * Float(first[k * pixelStride + c * channelStride])
+                                }
+                                scratch[(c * side + y) * size + x] = sum
+                            }
                         }
-                        out[x] = sum
                     }
-                }
-            }
-            // Columns: (C, size, size) bytes.
-            for c in 0..<channels {
-                let plane = scratch + c * side * size
-                for y in 0..<size {
-                    let start = table.starts[y]
-                    let taps = weights.baseAddress! + y * table.maxTaps
-                    let out = output + (c * size + y) * size
-                    for x in 0..<size {
-                        var sum: Float = 0
-                        for k in 0..<table.counts[y] {
-                            sum += taps[k] * plane[(start + k) * size + x]
+                    // Columns: (C, size, size) bytes, each output row a weighted sum of whole rows.
+                    for c in 0..<channels {
+                        let plane = scratch + c * side * size
+                        for y in 0..<size {
+                            let taps = weights + y * table.maxTaps
+                            let first = plane + starts[y] * size
+                            let out = output + (c * size + y) * size
+                            for x in 0..<size {
+                                var sum: Float = 0
+                                for k in 0..<counts[y] {
+                                    sum += taps[k] * first[k * size + x]
+                                }
+                                out[x] = UInt8(min(255, max(0, sum.rounded())))
+                            }
                         }
-                        out[x] = UInt8(min(255, max(0, sum.rounded())))
                     }
                 }
             }

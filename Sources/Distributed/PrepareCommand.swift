@@ -1,0 +1,79 @@
+// `Distributed prepare`: any dataset as its publisher ships it into one packed,
+// memory-mappable file (Sources/CQF/Data/PackedFile.swift) that `train --dataset packed` reads.
+import CQF
+import Foundation
+
+let prepareCommand = Command(
+    name: "prepare",
+    summary: "pack a dataset as published into one memory-mappable file",
+    usage: """
+        usage: Distributed prepare --dataset KIND --data PATH --out FILE [--size N] [--crop N] [--split train|test]
+
+        Reads a dataset as its publisher ships it and writes one packed file: a 64-byte header
+        (magic, version, count, channels, height, width, CRC-32) and the images as uint8 NCHW.
+        Memory stays constant whatever the size of the dataset; the file is written under a
+        temporary name and renamed when complete.
+
+          --dataset KIND  fashion-mnist, mnist  idx files, gzipped or not (28x28 padded to 32x32)
+                          cifar10               data_batch_1..5.bin / test_batch.bin
+                          stl10                 unlabeled_X.bin + train_X.bin / test_X.bin
+                          imagenet64            train_data_batch_1..10.npz / val_data.npz
+                          lsun                  an lmdb folder (or its data.mdb) of WebP/JPEG images
+                          folder                a folder tree of PNG/JPEG images (e.g. CelebA)
+                          packed                a file written by prepare (to crop or resize it)
+          --data PATH     the folder (or file) holding the dataset
+                          (default for fashion-mnist: /usr/share/datasets/fashion-mnist)
+          --out FILE      the packed file to write
+          --size N        resize to N x N with an antialiasing filter
+                          (default: the format's own size; 64 for lsun, 96 for folder)
+          --crop N        center crop N x N first (default: the shorter side);
+                          CelebA: --crop 178 --size 96 (or --crop 96 --size 96)
+          --split S       train (default) or test
+
+        Damaged input: a truncated, wrong-size, wrong-magic or corrupt file is an error that
+        names the file (exit status 2). In a folder or an LSUN database, an undecodable image
+        or one smaller than the crop is skipped with a warning naming it, and the number
+        skipped is reported at the end; if nothing can be read, it is an error.
+        """,
+    run: { arguments in
+        guard let kindName = try arguments.string("dataset") else {
+            throw UsageError("prepare: --dataset KIND is required (one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let kind = DatasetKind(rawValue: kindName) else {
+            throw UsageError("prepare: unknown --dataset '\(kindName)'; expected one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let defaultData = kind == .fashionMNIST ? "/usr/share/datasets/fashion-mnist" : nil
+        guard let data = try arguments.string("data") ?? defaultData else {
+            throw UsageError("prepare: --data PATH is required for --dataset \(kind.rawValue)")
+        }
+        guard let out = try arguments.string("out") else { throw UsageError("prepare: --out FILE is required") }
+        let size = try arguments.int("size", range: 1...4096)
+        let crop = try arguments.int("crop", range: 1...65536)
+        let splitName = try arguments.string("split") ?? "train"
+        guard let split = Split(rawValue: splitName) else {
+            throw UsageError("prepare: --split expects train or test, got '\(splitName)'")
+        }
+        try arguments.finish()
+        guard FileManager.default.fileExists(atPath: data) else {
+            let hint = kind == .fashionMNIST ? " (install Debian's dataset-fashion-mnist, or pass --data)" : ""
+            throw UsageError("prepare: --data \(data) does not exist\(hint)")
+        }
+
+        let source = try openImageSource(kind: kind, path: data, split: split, size: size, crop: crop)
+        printError("prepare: \(kind.rawValue) \(split.rawValue) from \(data): up to \(source.expectedCount) images of \(source.shape) -> \(out)")
+        let listedWarnings = 20
+        var warnings = 0
+        let summary = try prepareDataset(source, to: out) { warning in
+            warnings += 1
+            if warnings <= listedWarnings { printError("warning: \(warning)") }
+        }
+        if warnings > listedWarnings { printError("warning: \(warnings - listedWarnings) more skipped images not listed") }
+        print(String(format: "wrote %@: %d images of %@, %d skipped, CRC-32 %08x, %.1f s (%.0f images/s)",
+                     out, summary.count, summary.shape.description, summary.skipped, summary.checksum,
+                     summary.seconds, Double(summary.count) / max(summary.seconds, 1e-9)))
+    }
+)
+
+private func printError(_ line: String) {
+    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+}
