@@ -2,9 +2,9 @@
 // weight gradient are bilinear and adjoint to one another, so each one's gradient is made
 // of the other two: that closes the set under differentiation, to any order.
 
-/// Which kernels run the convolutions: the plain im2col oracle until a faster one is installed.
+/// Which kernels run the convolutions: oneDNN by default; tests swap in the im2col oracle.
 public enum Convolutions {
-    nonisolated(unsafe) public static var kernels: ConvolutionKernels = Im2colConvolution()
+    nonisolated(unsafe) public static var kernels: ConvolutionKernels = DNNLConvolution()
 }
 
 func convGeometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvGeometry {
