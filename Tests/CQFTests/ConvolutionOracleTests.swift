@@ -21,3 +21,59 @@ final class ConvolutionOracleTests: XCTestCase {
         } } } }
     }
 }
+
+/// All three passes of the oracle against direct loops over the convolution's definition
+/// y[n,k,p,q] = sum_{c,r,s} x[n,c,p*stride+r-pad,q*stride+s-pad] w[k,c,r,s], at shapes where
+/// im2col's index arithmetic could go wrong: strides that do not divide, non-square kernels,
+/// 1x1 kernels, padding wider than the stride.
+final class ConvolutionOracleAllPassesTests: XCTestCase {
+    static let shapes: [ConvGeometry] = [
+        ConvGeometry(batch: 3, inChannels: 2, outChannels: 3, height: 5, width: 7,
+                     kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 1, inChannels: 3, outChannels: 2, height: 9, width: 8,
+                     kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1),
+        ConvGeometry(batch: 2, inChannels: 5, outChannels: 4, height: 7, width: 5,
+                     kernelHeight: 1, kernelWidth: 1, stride: 2),
+        ConvGeometry(batch: 2, inChannels: 2, outChannels: 3, height: 6, width: 7,
+                     kernelHeight: 2, kernelWidth: 3, stride: 3, padding: 2),
+    ]
+
+    func testAllPassesMatchDirectLoops() {
+        for (index, g) in Self.shapes.enumerated() {
+            var random = ConvolutionTestRandom(seed: UInt64(100 + index))
+            let x = random.floats(g.inputCount), w = random.floats(g.weightCount), dy = random.floats(g.outputCount)
+            var y = [Float](repeating: 0, count: g.outputCount)
+            var dx = [Float](repeating: 0, count: g.inputCount)
+            var dw = [Float](repeating: 0, count: g.weightCount)
+            // Each direct pass visits every (output, input, weight) triple the convolution links.
+            forEachTap(g) { o, i, k in
+                y[o] += x[i] * w[k]
+                dx[i] += dy[o] * w[k]
+                dw[k] += dy[o] * x[i]
+            }
+            var yOracle = [Float](repeating: .nan, count: g.outputCount)
+            var dxOracle = [Float](repeating: .nan, count: g.inputCount)
+            var dwOracle = [Float](repeating: .nan, count: g.weightCount)
+            let oracle = Im2colConvolution()
+            oracle.forward(g, input: x, weight: w, output: &yOracle)
+            oracle.inputGradient(g, outputGradient: dy, weight: w, inputGradient: &dxOracle)
+            oracle.weightGradient(g, input: x, outputGradient: dy, weightGradient: &dwOracle)
+            assertConvolutionClose(yOracle, y, tolerance: 1e-5, "forward \(g)")
+            assertConvolutionClose(dxOracle, dx, tolerance: 1e-5, "input gradient \(g)")
+            assertConvolutionClose(dwOracle, dw, tolerance: 1e-5, "weight gradient \(g)")
+        }
+    }
+
+    /// Calls `body(output index, input index, weight index)` for every tap inside the image.
+    private func forEachTap(_ g: ConvGeometry, _ body: (Int, Int, Int) -> Void) {
+        for n in 0..<g.batch { for k in 0..<g.outChannels { for p in 0..<g.outHeight { for q in 0..<g.outWidth {
+            let o = ((n * g.outChannels + k) * g.outHeight + p) * g.outWidth + q
+            for c in 0..<g.inChannels { for r in 0..<g.kernelHeight { for s in 0..<g.kernelWidth {
+                let (i, j) = (p * g.stride + r - g.padding, q * g.stride + s - g.padding)
+                guard i >= 0, i < g.height, j >= 0, j < g.width else { continue }
+                body(o, ((n * g.inChannels + c) * g.height + i) * g.width + j,
+                     ((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + s)
+            } } }
+        } } } }
+    }
+}

@@ -6,8 +6,8 @@ import Foundation
 /// `OPENBLAS_CORETYPE=Haswell`) stops near half of it. Primitives, the reorders between the
 /// caller's NCHW/OIHW buffers and oneDNN's blocked layout, and the blocked buffers themselves
 /// are made once per (geometry, pass) and cached. Correctness is tested against
-/// `Im2colConvolution`; which layout and algorithm each shape gets is a measured choice (see
-/// `Variant.preferred` and docs/performance.md).
+/// `Im2colConvolution`; which layout and algorithm (direct or Winograd) each shape gets is a
+/// measured choice (see `Variant.preferred` and docs/performance.md).
 public final class DNNLConvolution: ConvolutionKernels {
     /// The three passes of a convolution, each a primitive of its own.
     public enum Pass: String, CaseIterable, Sendable {
@@ -30,11 +30,25 @@ public final class DNNLConvolution: ConvolutionKernels {
         }
         public var description: String { "\(layout.rawValue)/\(algorithm.rawValue)" }
 
-        /// The default choice, from the measurements in docs/performance.md: the blocked direct
-        /// kernels beat plain NCHW (`gemm:jit`) on every shape of the default config, reorders
-        /// included, and Winograd does not beat them.
+        /// The default choice, from the measurements in docs/performance.md (batch 64, one thread):
+        /// - 3x3 stride 1 with at least 16 input and 16 output channels: Winograd F(4x4, 3x3)
+        ///   (`jit_wino_4x3`), 1.3-2x faster than the direct kernel in all three passes. With fewer
+        ///   channels (the image's 3 channels in or out) its transforms cost more than they save.
+        /// - 1x1 over at least 8x8 outputs: plain NCHW (`gemm:jit`, oneDNN's own AVX-512 sgemm); a
+        ///   1x1 convolution does so little per element that the reorders to and from the blocked
+        ///   layout cost more than the kernel.
+        /// - everything else (3x3 stride 2, 1x1 on 4x4, thin 3x3): the blocked direct kernel.
+        /// Winograd's float32 rounding error is a few times the direct kernel's (up to 2e-6 of the
+        /// largest output against 6e-7 in the tests); callers that want the direct kernels
+        /// everywhere (e.g. tight gradient checks) pass their own `choose`.
         public static func preferred(_ g: ConvGeometry, _ pass: Pass) -> Variant {
-            Variant(.blocked, .direct)
+            if g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && min(g.inChannels, g.outChannels) >= 16 {
+                return Variant(.blocked, .winograd)
+            }
+            if g.kernelHeight == 1 && g.kernelWidth == 1 && g.outHeight * g.outWidth >= 64 {
+                return Variant(.plain, .direct)
+            }
+            return Variant(.blocked, .direct)
         }
     }
 
