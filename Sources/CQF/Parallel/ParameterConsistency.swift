@@ -32,6 +32,12 @@ extension Communicator {
         // The largest group (the lowest rank on a tie) is taken as right, the others as diverged.
         let groups = ranksByChecksum.values.sorted { ($0.count, -$0[0]) > ($1.count, -$1[0]) }
         let list = { (ranks: [Int]) in ranks.map(String.init).joined(separator: ", ") }
+        // Every rank knows; rank 0 alone says it and ends the job, the others wait to be ended
+        // (in a barrier that rank 0 never joins, which the stall watchdog also bounds).
+        guard isRoot else {
+            barrier()
+            abort("the parameters of \(name) differ across ranks at step \(step)", code: 70)
+        }
         abort("the parameters of \(name) differ across ranks at step \(step): rank(s) \(list(groups.dropFirst().flatMap { $0 }.sorted())) "
               + "disagree with rank(s) \(list(groups[0])) "
               + "(checksums by rank: \(checksums.map { String(UInt64($0), radix: 16) }.joined(separator: " ")))",
