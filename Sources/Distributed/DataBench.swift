@@ -14,11 +14,15 @@ func runDataBench(recordPath: String? = nil) throws {
     }
     guard let recordPath else { return }
     let date = ISO8601DateFormatter().string(from: Date()).prefix(10)
+    let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let cpu = cpuInfo.components(separatedBy: "\n").first { $0.hasPrefix("model name") }?
+        .components(separatedBy: ": ").last ?? "unknown CPU"
     var section = """
         ## Data
 
-        Measured by `Distributed bench --data` (`runDataBench` in Sources/Distributed/DataBench.swift) on \(date),
-        one thread, release build (`swift build -c release`). Targets: the loader at least 50,000
+        `swift build -c release && .build/release/Distributed bench --data --record docs/performance.md`
+        (`runDataBench` in Sources/Distributed/DataBench.swift), \(date), \(cpu),
+        one thread on a machine shared with other builds. Targets: the loader at least 50,000
         images/s at 3x32x32, `prepare` of a JPEG folder at least 500 images/s per core.
 
         | what | images/s | images | seconds | setting |
