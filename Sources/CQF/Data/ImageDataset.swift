@@ -71,12 +71,6 @@ public enum DatasetKind: String, CaseIterable, Sendable {
     case lsun
     case folder
     case packed
-
-    /// Kinds that only `prepare` reads: compressed or variable-size images that would be far too
-    /// slow, or too big, to decode at every step.
-    public var needsPrepare: Bool {
-        self == .imagenet64 || self == .lsun || self == .folder
-    }
 }
 
 /// Which half of a dataset: the training images or the held-out ones.
@@ -86,7 +80,8 @@ public enum Split: String, CaseIterable, Sendable {
 }
 
 /// The dataset at `path` for the loader: packed files memory-mapped, idx/CIFAR-10/STL-10 read
-/// as published. Throws, saying to run `prepare`, for the kinds that need it.
+/// as published. Throws, saying to run `prepare`, for the compressed or variable-size kinds,
+/// which would be far too slow (or, for ImageNet, too big) to decode at every step.
 public func openDataset(kind: DatasetKind, path: String, split: Split) throws -> ImageDataset {
     switch kind {
     case .fashionMNIST, .mnist: return try IdxDataset(directory: path, split: split)
