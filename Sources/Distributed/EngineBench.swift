@@ -83,10 +83,11 @@ private func usefulFlops(_ g: ConvGeometry) -> Double {
 /// kernel class offers, one line per variant, so the default choice can be checked.
 func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
     openblas_set_num_threads(Int32(threads))
-    let peak = measureFMAPeak() * Double(threads)
+    let stopwatch = Stopwatch(threadCPUTime: threads == 1)
+    let peak = measureFMAPeak(stopwatch) * Double(threads)
     printJSON([("op", "fma_peak"), ("isa", cqf_has_avx512() != 0 ? "avx512" : "avx2"), ("threads", threads),
-               ("gflops", peak)])
-    let sgemm = measureSgemm(size: 1024)
+               ("gflops", peak), ("clock", threads == 1 ? "thread_cpu_time" : "wall")])
+    let sgemm = measureSgemm(size: 1024, stopwatch)
     printJSON([("op", "sgemm"), ("shape", "1024x1024x1024"), ("backend", "openblas"), ("threads", threads),
                ("gflops", sgemm), ("peak_fraction", sgemm / peak)])
 
@@ -96,8 +97,8 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
         let buffers = ConvBuffers(g)
         let flops = usefulFlops(g)
         for pass in DNNLConvolution.Pass.allCases {
-            let seconds = medianSeconds { buffers.run(kernels, pass) }
-            let withoutReorders = medianSeconds { kernels.executeSkippingReorders(g, pass) }
+            let seconds = stopwatch.median { buffers.run(kernels, pass) }
+            let withoutReorders = stopwatch.median { kernels.executeSkippingReorders(g, pass) }
             let gflops = flops / seconds / 1e9
             printJSON([("op", opName(pass)), ("shape", g.description), ("backend", kernels.backend(g, pass)),
                        ("gflops", gflops), ("peak_fraction", gflops / peak), ("ms", seconds * 1e3),
@@ -109,7 +110,7 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
                 totals[kind, default: (0, 0)].flops += flops
                 totals[kind, default: (0, 0)].seconds += seconds
             }
-            if compareVariants { compare(g, pass, buffers, threads: threads, peak: peak) }
+            if compareVariants { compare(g, pass, buffers, threads: threads, peak: peak, stopwatch) }
         }
     }
     // Flop-weighted: total FLOPs over total time, i.e. the rate the model's mix of shapes gets
@@ -124,7 +125,7 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
 }
 
 private func compare(_ g: ConvGeometry, _ pass: DNNLConvolution.Pass, _ buffers: ConvBuffers, threads: Int,
-                     peak: Double) {
+                     peak: Double, _ stopwatch: Stopwatch) {
     var variants: [DNNLConvolution.Variant] = [.init(.blocked, .direct), .init(.plain, .direct), .init(.blocked, .auto)]
     if g.kernelHeight == 3 && g.stride == 1 { variants.append(.init(.blocked, .winograd)) }
     for variant in variants {
@@ -132,7 +133,7 @@ private func compare(_ g: ConvGeometry, _ pass: DNNLConvolution.Pass, _ buffers:
         let backend = kernels.backend(g, pass)
         // A Winograd request that fell back to direct is not a variant of its own.
         guard variant.algorithm != .winograd || !backend.contains("/direct") else { continue }
-        let seconds = medianSeconds { buffers.run(kernels, pass) }
+        let seconds = stopwatch.median { buffers.run(kernels, pass) }
         let gflops = usefulFlops(g) / seconds / 1e9
         printJSON([("op", opName(pass)), ("shape", g.description), ("variant", variant.description),
                    ("backend", backend), ("gflops", gflops), ("peak_fraction", gflops / peak)])
@@ -187,37 +188,51 @@ private final class ConvBuffers {
     }
 }
 
-/// The median of several timed runs after one untimed warm-up (which also builds any cached
-/// plan): the cores are shared, and a mean would carry every interruption.
-private func medianSeconds(_ body: () -> Void) -> Double {
-    let times = sortedTimes(body)
-    return times[times.count / 2]
-}
+/// Times repeated runs of a body. On one thread it reads the thread's CPU time rather than the
+/// wall clock: the cores are shared with other work, and time spent descheduled is not the
+/// kernel's; a thread's CPU time is the time it held a core, the same footing as the FMA peak.
+/// With several threads (oneDNN's OpenMP team) only the wall clock tells the whole story.
+private struct Stopwatch {
+    let threadCPUTime: Bool
 
-/// At least 5 runs and at least 0.2 s in all, at most 50 runs; sorted, fastest first.
-private func sortedTimes(_ body: () -> Void) -> [Double] {
-    body()
-    var times: [Double] = []
-    var total = 0.0
-    while times.count < 5 || (total < 0.2 && times.count < 50) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        times.append(seconds)
-        total += seconds
+    func now() -> Double {
+        var time = timespec()
+        clock_gettime(threadCPUTime ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
-    return times.sorted()
+
+    /// The median of the runs: a mean would carry every interruption.
+    func median(_ body: () -> Void) -> Double {
+        let times = runs(body)
+        return times[times.count / 2]
+    }
+
+    /// One untimed warm-up (which also builds any cached plan), then at least 5 runs and at least
+    /// 0.2 s in all, at most 50; sorted, fastest first.
+    func runs(_ body: () -> Void) -> [Double] {
+        body()
+        var times: [Double] = []
+        var total = 0.0
+        while times.count < 5 || (total < 0.2 && times.count < 50) {
+            let start = now()
+            body()
+            let seconds = now() - start
+            times.append(seconds)
+            total += seconds
+        }
+        return times.sorted()
+    }
 }
 
 /// GFLOP/s of one core's register-resident FMA loop, at the widest vector width the CPU has.
 /// The fastest run, not the median: the peak is a ceiling that interruptions only lower, and a
 /// lowered peak would flatter every `peak_fraction`.
-private func measureFMAPeak() -> Double {
+private func measureFMAPeak(_ stopwatch: Stopwatch) -> Double {
     let avx512 = cqf_has_avx512() != 0
     let iterations: Int64 = 20_000_000
     let flopsPerIteration = 12.0 * (avx512 ? 16 : 8) * 2
     var sink: Float = 0
-    let seconds = sortedTimes {
+    let seconds = stopwatch.runs {
         sink += avx512 ? cqf_fma_loop_avx512(iterations) : cqf_fma_loop_avx2(iterations)
     }[0]
     // The loop's result is used, so the compiler cannot drop it.
@@ -226,11 +241,11 @@ private func measureFMAPeak() -> Double {
 }
 
 /// GFLOP/s of `cblas_sgemm` on one size x size x size product.
-private func measureSgemm(size: Int) -> Double {
+private func measureSgemm(size: Int, _ stopwatch: Stopwatch) -> Double {
     let a = [Float](repeating: 0.5, count: size * size), b = a
     var c = [Float](repeating: 0, count: size * size)
     let n = Int32(size)
-    let seconds = medianSeconds {
+    let seconds = stopwatch.median {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, &c, n)
     }
     return 2 * pow(Double(size), 3) / seconds / 1e9
