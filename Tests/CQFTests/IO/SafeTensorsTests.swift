@@ -94,7 +94,7 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(try file.floats("weight"), [1.5, -2])
         XCTAssertEqual(try file.info("labels").dtype, .i64)
         XCTAssertEqual(try file.info("scale").shape, [])
-        assertError(try file.floats("scale"), mentions: ["'scale'", path, "F64", "expected F32"])
+        assertThrowsOneSentence(try file.floats("scale"), mentions: ["'scale'", path, "F64", "expected F32"])
     }
 
     func testReadsFileWrittenByNumpy() throws {
@@ -173,7 +173,7 @@ final class SafeTensorsTests: XCTestCase {
         func corrupt(_ name: String, _ data: Data, mentions: [String], line: UInt = #line) throws {
             let path = directory + "/" + name
             try data.write(to: URL(fileURLWithPath: path))
-            assertError(try SafeTensors.read(path: path), mentions: [path] + mentions, line: line)
+            assertThrowsOneSentence(try SafeTensors.read(path: path), mentions: [path] + mentions, line: line)
         }
         try corrupt("empty.safetensors", Data(), mentions: ["8-byte header length", "0 bytes"])
         try corrupt("short.safetensors", bytes.prefix(5), mentions: ["8-byte header length"])
@@ -198,8 +198,8 @@ final class SafeTensorsTests: XCTestCase {
         try corrupt("fields.safetensors", fileBytes(header: #"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, data: Data(count: 4)),
                     mentions: ["'a'", "integers"])
         try corrupt("metadata.safetensors", fileBytes(header: #"{"__metadata__":{"step":3}}"#, data: Data()), mentions: ["__metadata__"])
-        assertError(try SafeTensors.read(path: directory + "/missing.safetensors"), mentions: ["missing.safetensors", "Cannot read"])
-        assertError(try SafeTensors.read(path: good).floats("c"), mentions: [good, "'c'"])
+        assertThrowsOneSentence(try SafeTensors.read(path: directory + "/missing.safetensors"), mentions: ["missing.safetensors", "Cannot read"])
+        assertThrowsOneSentence(try SafeTensors.read(path: good).floats("c"), mentions: [good, "'c'"])
     }
 
     // MARK: helpers
@@ -214,7 +214,7 @@ final class SafeTensorsTests: XCTestCase {
 
 /// Asserts that `expression` throws an error whose description is one line (a sentence ending
 /// in a full stop) containing each of `mentions`.
-func assertError<T>(_ expression: @autoclosure () throws -> T, mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
+func assertThrowsOneSentence<T>(_ expression: @autoclosure () throws -> T, mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertThrowsError(try expression(), file: file, line: line) { error in
         let text = "\(error)"
         XCTAssertFalse(text.contains("\n"), "not one line: \(text)", file: file, line: line)

@@ -115,36 +115,36 @@ final class CheckpointTests: XCTestCase {
 
         let wider = Model(seed: 6, decoderShape: [5, 2, 3, 3])
         let before = wider.state
-        assertError(try checkpoint.restore(parameterSets: wider.groups, buffers: wider.buffers),
+        assertThrowsOneSentence(try checkpoint.restore(parameterSets: wider.groups, buffers: wider.buffers),
                     mentions: [path, "'decoder.out.weight'", "[4, 2, 3, 3]", "[5, 2, 3, 3]"])
         XCTAssertEqual(wider.state, before, "a refused restore leaves the model untouched")
 
         let renamed = Model(seed: 6, decoderName: "decoder.output.weight")
-        assertError(try checkpoint.restore(parameterSets: renamed.groups, buffers: renamed.buffers),
+        assertThrowsOneSentence(try checkpoint.restore(parameterSets: renamed.groups, buffers: renamed.buffers),
                     mentions: ["has no tensor 'decoder.output.weight'"])
         let model = Model(seed: 6)
-        assertError(try checkpoint.restore(parameterSets: model.groups, buffers: []),
+        assertThrowsOneSentence(try checkpoint.restore(parameterSets: model.groups, buffers: []),
                     mentions: ["model has no tensor 'encoder.stage0.bn.running_mean'"])
-        assertError(try checkpoint.restore(parameterSets: [model.groups[0]], buffers: model.buffers),
+        assertThrowsOneSentence(try checkpoint.restore(parameterSets: [model.groups[0]], buffers: model.buffers),
                     mentions: ["model has no tensor 'decoder."])
         let weightsOnly = directory + "/weights-only.safetensors"
         try Checkpoint.save(path: weightsOnly, step: 1, parameterSets: [("encoder.", saved.encoder, nil), ("decoder.", saved.decoder, nil)],
                             buffers: saved.buffers, metadata: [:])
-        assertError(try Checkpoint.load(path: weightsOnly).restore(parameterSets: model.groups, buffers: model.buffers),
+        assertThrowsOneSentence(try Checkpoint.load(path: weightsOnly).restore(parameterSets: model.groups, buffers: model.buffers),
                     mentions: ["no optimizer state for 'encoder.'"])
     }
 
     func testNamesThatCouldCollideAreRefused() throws {
         let model = Model(seed: 7)
         let path = directory + "/refused.safetensors"
-        assertError(try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, nil), ("encoder.stage0.", model.decoder, nil)],
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, nil), ("encoder.stage0.", model.decoder, nil)],
                                         buffers: [], metadata: [:]), mentions: ["overlap"])
-        assertError(try Checkpoint.save(path: path, step: 0, parameterSets: [("enc.", model.decoder, nil)], buffers: [], metadata: [:]),
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("enc.", model.decoder, nil)], buffers: [], metadata: [:]),
                     mentions: ["'decoder.out.weight'", "'enc.'"])
-        assertError(try Checkpoint.save(path: path, step: 0, parameterSets: model.groups,
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: model.groups,
                                         buffers: [("decoder.logsigma", model.runningMean)], metadata: [:]),
                     mentions: ["'decoder.logsigma'", "used twice"])
-        assertError(try Checkpoint.save(path: path, step: 0, parameterSets: model.groups, buffers: [], metadata: ["step": "3"]),
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: model.groups, buffers: [], metadata: ["step": "3"]),
                     mentions: ["'step'", "reserved"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
@@ -155,10 +155,10 @@ final class CheckpointTests: XCTestCase {
         try withExtendedLifetime(value) {
             try SafeTensors.write(path: path, tensors: [("x", [1], UnsafePointer(value.data))], metadata: [:])
         }
-        assertError(try Checkpoint.load(path: path), mentions: [path, "format_version"])
+        assertThrowsOneSentence(try Checkpoint.load(path: path), mentions: [path, "format_version"])
         try SafeTensors.write(path: path, tensors: [], metadata: ["format_version": "0", "step": "1"])
-        assertError(try Checkpoint.load(path: path), mentions: [path, "version 0", "expected 1"])
+        assertThrowsOneSentence(try Checkpoint.load(path: path), mentions: [path, "version 0", "expected 1"])
         try SafeTensors.write(path: path, tensors: [], metadata: ["format_version": "1", "step": "-1"])
-        assertError(try Checkpoint.load(path: path), mentions: [path, "step"])
+        assertThrowsOneSentence(try Checkpoint.load(path: path), mentions: [path, "step"])
     }
 }
