@@ -1,8 +1,12 @@
 import Foundation
 
 let commands: [Command] = [
-    benchCommand,
+    trainCommand,
+    evalCommand,
+    sampleCommand,
     prepareCommand,
+    benchCommand,
+    gradcheckCommand,
 ]
 
 let usage = """

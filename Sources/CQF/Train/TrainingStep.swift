@@ -2,24 +2,29 @@
 // fakes (with the gradient penalty), then one generator-side step on L_C + lambda_Q L_Q with
 // the same fakes scored by the updated discriminator. Gradients are summed over ranks; each
 // rank then takes the same Adamax step.
+//
+// Order, chosen so communication hides behind compute: the discriminator's gradients travel
+// while L_C (which does not involve D) is differentiated; L_Q, which needs the updated D, comes after.
 
 /// The step's losses, averaged over the global batch (identical on every rank).
 public struct StepLosses: Codable {
     public var coverage = 0.0, quality = 0.0, discriminator = 0.0, penalty = 0.0
     public var realLogit = 0.0, fakeLogit = 0.0, nll = 0.0, kl = 0.0
-    /// 1 when the generator's gradient was not finite and its update was skipped.
+    /// Networks whose update was skipped because their summed gradient was not finite.
     public var skipped = 0.0
 }
 
 public final class TrainingStep {
     public let model: CQFModel
     public let communicator: Communicator
+    public let reducer: GradientReducer
     /// One optimizer per network, by the network's name.
     public let optimizers: [String: Adamax]
 
     public init(model: CQFModel, communicator: Communicator) {
         self.model = model
         self.communicator = communicator
+        reducer = GradientReducer(communicator)
         let c = model.config
         optimizers = Dictionary(uniqueKeysWithValues: model.networks.map {
             ($0.name, Adamax(count: $0.parameters.count, learningRate: c.lr, beta1: c.beta1, beta2: c.beta2, epsilon: c.eps))
@@ -31,53 +36,54 @@ public final class TrainingStep {
     public func run(_ x: Tensor, step: Int, firstImage: Int) -> StepLosses {
         let (config, globalBatch) = (model.config, model.config.batch)
         let noise = StepNoise(seed: config.seed, step: step, firstImage: firstImage)
-        var losses = [Double](repeating: 0, count: 9)
+        var losses = [Double](repeating: 0, count: 8)
+        var skipped = 0.0
+        let generator = model.generatorNetworks.map(\.parameters)
         var fake: Tensor?
         if let discriminator = model.discriminator {
             let generated = model.generate(batch: x.shape[0], noise: noise)
             let d = model.discriminatorLoss(real: x, fake: generated.detached, noise: noise, globalBatch: globalBatch)
-            update([("discriminator", discriminator.parameters)], loss: d.total)
-            losses[2...5] = [d.adversarial.scalar, d.penalty.scalar, d.realLogit.scalar, d.fakeLogit.scalar].map(Double.init)[...]
+            discriminator.parameters.storeGradients(grad(of: d.total, wrt: discriminator.parameters.tensors))
+            reducer.start(discriminator.parameters)
+            losses[2...5] = [d.adversarial, d.penalty, d.realLogit, d.fakeLogit].map { Double($0.scalar) }[...]
             fake = generated
         }
-        var loss = Tensor(0)
+        var gradients: [Tensor]?
         if config.objective.usesCoverage {
             let terms = model.coverageTerms(x, noise: noise, flowPass: .training(communicator.crossRankSum))
             let coverage = model.coverageLoss(terms, globalBatch: globalBatch, ranks: communicator.size, crossRankSum: communicator.crossRankSum)
-            loss = loss + coverage
+            gradients = grad(of: coverage, wrt: generator.flatMap(\.tensors))
             losses[0] = Double(coverage.scalar)
             losses[6] = Double(terms.nll.sum().scalar) / Double(globalBatch)
             losses[7] = Double(terms.kl.sum().scalar) / Double(globalBatch)
         }
-        if let fake {
+        if let discriminator = model.discriminator, let fake {
+            reducer.wait()
+            skipped += applyUpdate(discriminator.parameters, "discriminator") ? 0 : 1
             let quality = model.qualityLoss(fake: fake, globalBatch: globalBatch)
-            loss = loss + model.qualityWeight * quality
+            let qualityGradients = grad(of: model.qualityWeight * quality, wrt: generator.flatMap(\.tensors))
+            gradients = gradients.map { zip($0, qualityGradients).map(+) } ?? qualityGradients
             losses[1] = Double(quality.scalar)
         }
+        var start = 0
+        for set in generator {
+            set.storeGradients(Array(gradients![start..<start + set.parameters.count]))
+            start += set.parameters.count
+            reducer.start(set)
+        }
+        reducer.wait()
+        for (name, set) in model.generatorNetworks { skipped += applyUpdate(set, name) ? 0 : 1 }
         // Each rank holds its share of every loss: the global values are the sums.
-        losses.withUnsafeMutableBufferPointer { communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: $0[0..<8])) }
-        losses[8] = update(model.generatorNetworks, loss: loss) ? 0 : 1
+        losses.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
         return StepLosses(coverage: losses[0], quality: losses[1], discriminator: losses[2], penalty: losses[3],
-                          realLogit: losses[4], fakeLogit: losses[5], nll: losses[6], kl: losses[7], skipped: losses[8])
+                          realLogit: losses[4], fakeLogit: losses[5], nll: losses[6], kl: losses[7], skipped: skipped)
     }
 
-    /// Differentiates `loss` for the parameters of `networks`, sums the gradients over ranks
-    /// and takes one Adamax step, unless a gradient is not finite (then no network moves, on
-    /// any rank: the summed gradients are the same everywhere). Returns whether it stepped.
-    @discardableResult
-    private func update(_ networks: [(name: String, parameters: ParameterSet)], loss: Tensor) -> Bool {
-        let gradients = grad(of: loss, wrt: networks.flatMap { $0.parameters.tensors })
-        var start = 0
-        var finite = true
-        for (_, set) in networks {
-            set.storeGradients(Array(gradients[start..<start + set.parameters.count]))
-            start += set.parameters.count
-            let buffer = UnsafeMutableBufferPointer(start: set.gradients.pointer, count: set.count)
-            communicator.allreduceSum(buffer)
-            finite = finite && buffer.allSatisfy { $0.isFinite }
-        }
-        guard finite else { return false }
-        for (name, set) in networks { optimizers[name]!.update(set) }
+    /// One Adamax step from the summed gradients, unless they are not finite (then the network
+    /// stays as it is on every rank, since the sums are the same everywhere).
+    private func applyUpdate(_ set: ParameterSet, _ name: String) -> Bool {
+        guard UnsafeBufferPointer(start: set.gradients.pointer, count: set.count).allSatisfy({ $0.isFinite }) else { return false }
+        optimizers[name]!.update(set)
         return true
     }
 }

@@ -1,0 +1,199 @@
+// The training loop of `Distributed train`: data, steps, progress, metrics, samples and
+// checkpoints, the same code in a world of one and under MPI. Rank 0 alone writes files.
+import Foundation
+
+public struct TrainOptions {
+    /// The run folder: metrics.jsonl, config.json, checkpoints/, samples/.
+    public var out: String
+    /// Continue from checkpoints/latest.safetensors in `out`.
+    public var resume = false
+    /// NaN/Inf checks after every op, naming the op and layer.
+    public var debug = false
+    /// Polled once per step on every rank; true makes the run checkpoint and stop (Slurm preemption).
+    public var stopRequested: () -> Bool = { false }
+
+    public init(out: String) { self.out = out }
+}
+
+public final class Trainer {
+    public let config: Config
+    let options: TrainOptions
+    let communicator: Communicator
+    let model: CQFModel
+    let step: TrainingStep
+    let loader: BatchLoader
+    let metrics: MetricsLog?
+    /// The step to run next (steps already done).
+    public private(set) var nextStep = 0
+
+    public init(config: Config, options: TrainOptions, communicator: Communicator) throws {
+        self.config = config
+        self.options = options
+        self.communicator = communicator
+        let dataset = try openDataset(kind: try DatasetKind.named(config.dataset), path: config.data, split: .train)
+        let expected = ImageShape(channels: config.channels, height: config.image_size, width: config.image_size)
+        guard dataset.shape == expected else {
+            throw ConfigError("the data at \(config.data) has images \(dataset.shape), but config fields channels and image_size say \(expected)")
+        }
+        loader = try BatchLoader(dataset: dataset, globalBatch: config.batch, rank: communicator.rank, ranks: communicator.size,
+                                 seed: UInt64(config.seed))
+        model = CQFModel(config: config)
+        step = TrainingStep(model: model, communicator: communicator)
+        let files = FileManager.default
+        if communicator.isRoot {
+            for folder in ["", "/checkpoints", "/samples"] {
+                try files.createDirectory(atPath: options.out + folder, withIntermediateDirectories: true)
+            }
+            try config.json.write(toFile: options.out + "/config.json", atomically: true, encoding: .utf8)
+            metrics = try MetricsLog(path: options.out + "/metrics.jsonl")
+        } else {
+            metrics = nil
+        }
+        if options.resume { try restore(from: latestCheckpoint) }
+        synchroniseStartingState()
+    }
+
+    var latestCheckpoint: String { options.out + "/checkpoints/latest.safetensors" }
+
+    /// Each network with its optimizer, by checkpoint prefix.
+    private var parameterGroups: [Checkpoint.ParameterGroup] {
+        model.networks.map { ($0.name + ".", $0.parameters, step.optimizers[$0.name]) }
+    }
+
+    private var buffers: [(name: String, tensor: Tensor)] { model.networks.flatMap { $0.parameters.buffers } }
+
+    private func restore(from path: String) throws {
+        let checkpoint = try Checkpoint.load(path: path)
+        try checkpoint.restore(parameterSets: parameterGroups, buffers: buffers)
+        guard let text = checkpoint.metadata[Checkpoint.Key.dataPosition],
+              let position = try? JSONDecoder().decode(LoaderPosition.self, from: Data(text.utf8)) else {
+            throw CheckpointError("Checkpoint \(path) has no readable data position in its metadata.")
+        }
+        loader.position = position
+        nextStep = checkpoint.step
+    }
+
+    /// Rank 0's weights, optimizer state and running averages on every rank.
+    private func synchroniseStartingState() {
+        guard communicator.size > 1 else { return }
+        for (name, set) in model.networks {
+            communicator.broadcastValues(of: set)
+            communicator.broadcast(step.optimizers[name]!)
+            for buffer in set.buffers { communicator.broadcast(buffer.tensor.storage) }
+        }
+    }
+
+    /// Trains up to `config.steps`. Returns false when stopped early by `stopRequested` (after
+    /// rank 0 wrote a checkpoint), true when the planned steps are done.
+    public func run() throws -> Bool {
+        FiniteCheck.isOn = options.debug
+        let x = Tensor(uninitialized: [loader.localBatch, config.channels, config.image_size, config.image_size])
+        var interval = (steps: 0, seconds: 0.0, communication: communicatorSeconds)
+        let started = Date()
+        let firstStep = nextStep
+        if communicator.isRoot { printSettings() }
+        while nextStep < config.steps {
+            let begin = Date()
+            let batch = loader.next(into: x.data)
+            let losses = FiniteCheck.within("step \(nextStep)") {
+                step.run(x, step: nextStep, firstImage: communicator.rank * loader.localBatch)
+            }
+            try FiniteCheck.throwIfFailed()
+            nextStep += 1
+            interval.steps += 1
+            interval.seconds += Date().timeIntervalSince(begin)
+            if nextStep % config.checksum_every == 0 {
+                for (name, set) in model.networks { communicator.verifyIdentical(set, name: name, step: nextStep) }
+            }
+            if nextStep % config.log_every == 0 || nextStep == config.steps {
+                let now = communicatorSeconds
+                let spread = communicator.stragglerSummary(stepSeconds: interval.seconds / Double(interval.steps),
+                                                           commSeconds: (now - interval.communication) / Double(interval.steps))
+                log(losses, epoch: batch.epoch, spread: spread, elapsed: Date().timeIntervalSince(started), done: nextStep - firstStep)
+                interval = (0, 0, now)
+            }
+            if communicator.isRoot && nextStep % config.sample_every == 0 {
+                try model.writeSampleGrid(path: options.out + "/samples/step-\(nextStep).png", seed: config.seed)
+            }
+            if options.stopRequested() {
+                try saveCheckpoint()
+                return false
+            }
+            if nextStep % config.checkpoint_every == 0 || nextStep == config.steps { try saveCheckpoint() }
+        }
+        if communicator.isRoot && config.steps % config.sample_every != 0 {
+            try model.writeSampleGrid(path: options.out + "/samples/step-\(nextStep).png", seed: config.seed)
+        }
+        return true
+    }
+
+    private var communicatorSeconds: Double { communicator.secondsInCollectives + step.reducer.secondsWaiting }
+
+    /// Rank 0 writes checkpoints/step-N and points latest at it (each atomic); all ranks wait for it.
+    func saveCheckpoint() throws {
+        if communicator.isRoot {
+            let path = options.out + "/checkpoints/step-\(nextStep).safetensors"
+            let position = String(data: try JSONEncoder().encode(loader.position), encoding: .utf8)!
+            try Checkpoint.save(path: path, step: nextStep, parameterSets: parameterGroups, buffers: buffers, metadata: [
+                Checkpoint.Key.config: config.json,
+                Checkpoint.Key.dataPosition: position,
+                // Every random draw is a function of (seed, step, image): this is the whole state.
+                Checkpoint.Key.rngState: "{\"generator\": \"philox4x32-10\", \"seed\": \(config.seed), \"step\": \(nextStep)}",
+            ])
+            let temporary = latestCheckpoint + ".tmp"
+            unlink(temporary)
+            guard link(path, temporary) == 0, rename(temporary, latestCheckpoint) == 0 else {
+                throw CheckpointError("cannot point \(latestCheckpoint) at \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        communicator.barrier()
+    }
+
+    private func log(_ losses: StepLosses, epoch: Int, spread: StragglerSummary, elapsed: Double, done: Int) {
+        guard communicator.isRoot else { return }
+        let secondsPerStep = spread.stepSeconds.max
+        let imagesPerSecond = Double(config.batch) / max(secondsPerStep, 1e-9)
+        let bpd = config.objective.usesCoverage ? bitsPerDimension(nll: losses.nll, dimensions: config.dimensions) : .nan
+        var fields: [String: Double] = [
+            "step": Double(nextStep), "epoch": Double(epoch), "seconds": elapsed, "images_per_s": imagesPerSecond,
+            "loss_c": losses.coverage, "loss_q": losses.quality, "loss_d": losses.discriminator, "penalty": losses.penalty,
+            "logit_real": losses.realLogit, "logit_fake": losses.fakeLogit, "kl": losses.kl, "bpd": bpd, "skipped": losses.skipped,
+        ]
+        fields.merge(spread.metrics) { a, _ in a }
+        metrics?.write(fields)
+        let remaining = Double(config.steps - nextStep) * elapsed / Double(max(done, 1))
+        var line = "step \(nextStep)/\(config.steps)"
+        if config.objective.usesCoverage { line += String(format: " | L_C %.1f bpd %.3f kl %.1f", losses.coverage, bpd, losses.kl) }
+        if config.objective.usesQuality {
+            line += String(format: " | L_Q %.3f D %.3f gp %.4f", losses.quality, losses.discriminator, losses.penalty)
+        }
+        line += String(format: " | %.1f img/s | ETA %@", imagesPerSecond, formatDuration(remaining))
+        if communicator.size > 1 { line += " | " + spread.progressText }
+        Console.error(line)
+    }
+
+    private func printSettings() {
+        let counts = model.networks.map { "\($0.name) \($0.parameters.count)" }.joined(separator: ", ")
+        Console.error("train: \(config.objective.rawValue) on \(config.dataset) \(config.data) (\(loader.dataset.count) images), "
+            + "batch \(config.batch) over \(communicator.size) rank(s), steps \(nextStep)..<\(config.steps), out \(options.out)")
+        Console.error("train: parameters \(counts)")
+    }
+}
+
+/// 3725 s -> "1h02m05s".
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%dh%02dm%02ds", s / 3600, s / 60 % 60, s % 60)
+        : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
+}
+
+extension DatasetKind {
+    /// The kind named by config field `dataset`, or an error listing the kinds.
+    static func named(_ name: String) throws -> DatasetKind {
+        guard let kind = DatasetKind(rawValue: name) else {
+            throw ConfigError("config field dataset must be one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        return kind
+    }
+}

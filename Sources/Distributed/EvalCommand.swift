@@ -1,0 +1,67 @@
+// `Distributed eval`: held-out bits per dimension of a checkpoint, on every rank's share.
+import CQF
+import Foundation
+
+let evalCommand = Command(
+    name: "eval",
+    summary: "bits per dimension of a checkpoint on held-out data",
+    usage: """
+        usage: Distributed eval --checkpoint FILE [--dataset KIND] [--data PATH] [--split test]
+                                [--iw-samples K] [--limit N] [--threads N]
+
+          --checkpoint FILE  a checkpoint written by train (its config says the model)
+          --dataset, --data  default: the checkpoint's config
+          --split            test (default) or train
+          --iw-samples K     importance samples for bpd_iw (default: config field eval_k, 1)
+          --limit N          only the first N images
+
+        Prints one JSON object: {"bpd": ELBO bound, "bpd_iw": importance-weighted bound, "images": N}.
+        """,
+    run: { arguments in
+        let path = try arguments.string("checkpoint") ?? { throw UsageError("eval: --checkpoint FILE is required") }()
+        let dataset = try arguments.string("dataset")
+        let data = try arguments.string("data")
+        let splitName = try arguments.string("split") ?? "test"
+        let samples = try arguments.int("iw-samples", range: 1...100_000)
+        let limit = try arguments.int("limit", range: 1...Int.max)
+        let threads = try arguments.int("threads", range: 1...4096)
+        try arguments.finish()
+        guard let split = Split(rawValue: splitName) else { throw UsageError("eval: --split must be train or test, got '\(splitName)'") }
+        let (model, _) = try loadModel(checkpoint: path)
+        let config = model.config
+        let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
+        let settings = ThreadSettings(requested: threads, comm: communicator)
+        _ = settings.apply()
+        Convolutions.kernels = DNNLConvolution(threads: settings.threads)
+        let images = try openDataset(kind: try datasetKind(dataset ?? config.dataset), path: data ?? config.data, split: split)
+        let result = try model.evaluate(images, samples: samples ?? config.eval_k, limit: limit, batch: config.batch, communicator: communicator)
+        if communicator.isRoot {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            print(String(data: try encoder.encode(result), encoding: .utf8)!)
+        }
+        finishCommunicator(communicator)
+    }
+)
+
+/// The model a checkpoint holds: its config from the metadata, then its weights and running averages.
+func loadModel(checkpoint path: String) throws -> (CQFModel, Checkpoint) {
+    let checkpoint = try Checkpoint.load(path: path)
+    guard let json = checkpoint.metadata[Checkpoint.Key.config] else {
+        throw UsageError("\(path) holds no config in its metadata; was it written by `Distributed train`?")
+    }
+    let file = NSTemporaryDirectory() + "cqf-config-\(getpid()).json"
+    try json.write(toFile: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let model = CQFModel(config: try Config.load(path: file, overrides: []))
+    try checkpoint.restore(parameterSets: model.networks.map { ($0.name + ".", $0.parameters, nil) },
+                           buffers: model.networks.flatMap { $0.parameters.buffers })
+    return (model, checkpoint)
+}
+
+func datasetKind(_ name: String) throws -> DatasetKind {
+    guard let kind = DatasetKind(rawValue: name) else {
+        throw UsageError("--dataset must be one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+    }
+    return kind
+}

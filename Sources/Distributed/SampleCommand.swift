@@ -1,0 +1,33 @@
+// `Distributed sample`: images from a checkpoint's priors, as the .npz FID/IS tools read.
+import CQF
+import Foundation
+
+let sampleCommand = Command(
+    name: "sample",
+    summary: "generate images from a checkpoint into .npz (and a PNG grid)",
+    usage: """
+        usage: Distributed sample --checkpoint FILE --count N --out FILE.npz [--grid FILE.png] [--seed N]
+
+          --checkpoint FILE  a checkpoint written by train
+          --count N          how many images
+          --out FILE.npz     key arr_0: uint8 (N, H, W, C), the layout FID/IS tools read
+          --grid FILE.png    also a grid of the first min(N, 100) images
+          --seed N           the noise (default 1); the same seed gives the same images
+        """,
+    run: { arguments in
+        let path = try arguments.string("checkpoint") ?? { throw UsageError("sample: --checkpoint FILE is required") }()
+        let count = try arguments.int("count", range: 1...10_000_000) ?? { throw UsageError("sample: --count N is required") }()
+        let out = try arguments.string("out") ?? { throw UsageError("sample: --out FILE.npz is required") }()
+        let grid = try arguments.string("grid")
+        let seed = try arguments.int("seed") ?? 1
+        try arguments.finish()
+        guard out.hasSuffix(".npz") else { throw UsageError("sample: --out must name a .npz file, got '\(out)'") }
+        Convolutions.kernels = DNNLConvolution(threads: ProcessInfo.processInfo.activeProcessorCount)
+        let (model, _) = try loadModel(checkpoint: path)
+        let c = model.config
+        let pixels = model.sampleImages(count: count, seed: seed)
+        try writeNPZ(path: out, arrays: [NPZArray(name: "arr_0", shape: [count, c.image_size, c.image_size, c.channels], bytes: pixels)])
+        if let grid { try model.writeSampleGrid(path: grid, count: min(count, 100), seed: seed) }
+        Console.error("sample: \(count) images to \(out)\(grid.map { " and a grid to \($0)" } ?? "")")
+    }
+)
