@@ -34,9 +34,10 @@ public final class DNNLConvolution: ConvolutionKernels {
         /// - 3x3 stride 1 with at least 16 input and 16 output channels: Winograd F(4x4, 3x3)
         ///   (`jit_wino_4x3`), 1.3-2x faster than the direct kernel in all three passes. With fewer
         ///   channels (the image's 3 channels in or out) its transforms cost more than they save.
-        /// - 1x1 over at least 8x8 outputs: plain NCHW (`gemm:jit`, oneDNN's own AVX-512 sgemm); a
-        ///   1x1 convolution does so little per element that the reorders to and from the blocked
-        ///   layout cost more than the kernel.
+        /// - 1x1 forward and input gradient over at least 8x8 outputs: plain NCHW (`gemm:jit`,
+        ///   oneDNN's own AVX-512 sgemm); a 1x1 convolution does so little per element that the
+        ///   reorders to and from the blocked layout cost more than the kernel. (Its weight
+        ///   gradient is faster blocked, taken over the model's 1x1 shapes.)
         /// - everything else (3x3 stride 2, 1x1 on 4x4, thin 3x3): the blocked direct kernel.
         /// Winograd's float32 rounding error is a few times the direct kernel's (up to 2e-6 of the
         /// largest output against 6e-7 in the tests); callers that want the direct kernels
@@ -45,7 +46,7 @@ public final class DNNLConvolution: ConvolutionKernels {
             if g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && min(g.inChannels, g.outChannels) >= 16 {
                 return Variant(.blocked, .winograd)
             }
-            if g.kernelHeight == 1 && g.kernelWidth == 1 && g.outHeight * g.outWidth >= 64 {
+            if g.kernelHeight == 1 && g.kernelWidth == 1 && pass != .weightGradient && g.outHeight * g.outWidth >= 64 {
                 return Variant(.plain, .direct)
             }
             return Variant(.blocked, .direct)
