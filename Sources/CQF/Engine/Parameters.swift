@@ -30,11 +30,16 @@ public final class ParameterSet {
     /// State that is saved but not trained (batch-norm running averages).
     public private(set) var buffers: [(name: String, tensor: Tensor)] = []
     private var byName: [String: Parameter] = [:]
+    /// The network's name, which starts every parameter's and buffer's name ("encoder.").
+    public let name: String
 
-    public init() {}
+    public init(name: String = "") { self.name = name }
+
+    private func qualified(_ name: String) -> String { self.name.isEmpty ? name : "\(self.name).\(name)" }
 
     /// Declares a parameter; names must be unique within the set.
     public func declare(_ name: String, shape: [Int], values: [Float]) -> Parameter {
+        let name = qualified(name)
         precondition(self.values == nil, "Parameter \(name) declared after the set was built.")
         precondition(byName[name] == nil, "Parameter \(name) is declared twice.")
         let parameter = Parameter(name: name, shape: shape, initialValues: values)
@@ -45,6 +50,7 @@ public final class ParameterSet {
 
     /// Declares a buffer: saved in checkpoints, never differentiated.
     public func declareBuffer(_ name: String, shape: [Int], value: Float) -> Tensor {
+        let name = qualified(name)
         precondition(!buffers.contains { $0.name == name }, "Buffer \(name) is declared twice.")
         let tensor = Tensor(shape: shape, repeating: value)
         buffers.append((name, tensor))

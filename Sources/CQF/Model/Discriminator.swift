@@ -24,7 +24,7 @@ final class DiscriminatorBlock {
 }
 
 public final class Discriminator {
-    public let parameters = ParameterSet()
+    public let parameters = ParameterSet(name: "discriminator")
     private let body: (Tensor) -> Tensor
 
     /// `residual`: conv3x3 16, ResBlocks 32, 64 (down), 128 (down), 256 (down), ReLU, global

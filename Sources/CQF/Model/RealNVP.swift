@@ -83,7 +83,7 @@ final class Coupling {
 }
 
 public final class RealNVP {
-    public let parameters = ParameterSet()
+    public let parameters = ParameterSet(name: "f")
     /// Per scale: its checkerboard couplings, then (all scales but the last) its channel couplings.
     let checkerboard: [[Coupling]]
     let channelwise: [[Coupling]]

@@ -47,7 +47,7 @@ struct VAEShape {
 /// Bottom-up: h = conv3x3(v, first); per stage h = Block(h, W[i], down = i > 0), then the
 /// posterior's bottom-up part (qm_i, qls_i) = conv3x3(h, 2z).
 public final class Encoder {
-    public let parameters = ParameterSet()
+    public let parameters = ParameterSet(name: "encoder")
     let first: Conv2D
     let blocks: [Block]
     let heads: [Conv2D]
@@ -81,7 +81,7 @@ typealias LatentNoise = (_ stage: Int, _ shape: [Int]) -> Tensor
 
 /// Top-down, from the top stage to the bottom, starting from a learned constant d.
 public final class Decoder {
-    public let parameters = ParameterSet()
+    public let parameters = ParameterSet(name: "decoder")
     let shape: VAEShape
     let start: Parameter          // (1, W[-1], top, top), zeros
     let priors: [Conv2D]          // (pm, pls, rm, rls) = conv3x3(d, 4z)

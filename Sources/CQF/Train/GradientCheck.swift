@@ -71,7 +71,7 @@ public struct GradientCheck {
                     let numeric = (up - down) / (2 * Double(stepSize))
                     let exact = Double(set.gradients.pointer[index])
                     let parameter = set.parameters.last { $0.offset <= index }!
-                    lines.append(Line(loss: loss.name, network: network, parameter: "\(network).\(parameter.name)[\(index - parameter.offset)]",
+                    lines.append(Line(loss: loss.name, network: network, parameter: "\(parameter.name)[\(index - parameter.offset)]",
                                       analytic: exact, numeric: numeric,
                                       relativeError: abs(exact - numeric) / max(abs(exact), abs(numeric), 1e-6)))
                 }
