@@ -32,8 +32,9 @@ public final class DNNLConvolution: ConvolutionKernels {
 
         /// The default choice, from the measurements in docs/performance.md (batch 64, one thread):
         /// - 3x3 stride 1 with at least 16 input and 16 output channels: Winograd F(4x4, 3x3)
-        ///   (`jit_wino_4x3`), 1.3-2x faster than the direct kernel in all three passes. With fewer
-        ///   channels (the image's 3 channels in or out) its transforms cost more than they save.
+        ///   (`jit_wino_4x3`), 1.1-3x the direct kernel's speed in all three passes on the model's
+        ///   shapes (one exception, C16->K32 forward at 0.8x). With the image's 3 channels in or
+        ///   out its transforms cost about as much as they save, or more.
         /// - 1x1 forward and input gradient over at least 8x8 outputs: plain NCHW (`gemm:jit`,
         ///   oneDNN's own AVX-512 sgemm); a 1x1 convolution does so little per element that the
         ///   reorders to and from the blocked layout cost more than the kernel. (Its weight
