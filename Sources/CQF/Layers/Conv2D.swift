@@ -7,13 +7,16 @@ public final class Conv2D {
     let weight: Parameter      // (K, C, R, S): w itself, or v under weight norm
     let gain: Parameter?       // (K): g under weight norm
     let bias: Parameter        // (K)
+    /// A constant (K, C, R, S) 0/1 mask on the weight (the IAF step's autoregressive convolutions).
+    let mask: Tensor?
 
     /// PyTorch's default initialisation; with `weightNorm`, g starts at ||v|| (so w = v), and
     /// `zeroInitialised` starts g and the bias at 0 (the last conv of a coupling: identity start).
     public init(_ parameters: ParameterSet, _ name: String, _ initializer: ParameterInitializer,
                 in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
-                weightNorm: Bool = false, zeroInitialised: Bool = false) {
+                weightNorm: Bool = false, zeroInitialised: Bool = false, mask: Tensor? = nil) {
         self.stride = stride
+        self.mask = mask
         self.padding = padding ?? kernel / 2
         let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
         let v = initializer.uniform(count: outChannels * inChannels * kernel * kernel, bound: bound)
@@ -35,6 +38,6 @@ public final class Conv2D {
     public func callAsFunction(_ x: Tensor, frozen: Bool = false) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
-        return conv2d(x, w, stride: stride, padding: padding) + b.reshaped(to: [1, b.count, 1, 1])
+        return conv2d(x, mask.map { w * $0 } ?? w, stride: stride, padding: padding) + b.reshaped(to: [1, b.count, 1, 1])
     }
 }

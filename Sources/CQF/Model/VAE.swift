@@ -27,7 +27,7 @@ final class Block {
 
 /// The stage widths, latent size and block kind shared by encoder and decoder.
 struct VAEShape {
-    let channels: Int, imageSize: Int, widths: [Int], z: Int, first: Int, residual: Bool, maxLogScale: Float
+    let channels: Int, imageSize: Int, widths: [Int], z: Int, first: Int, residual: Bool, maxLogScale: Float, iaf: Bool
 
     init(_ config: Config) {
         channels = config.channels
@@ -37,6 +37,7 @@ struct VAEShape {
         first = config.first
         residual = config.residual
         maxLogScale = config.max_logscale
+        iaf = config.iaf
     }
 
     var topSize: Int { imageSize >> (widths.count - 1) }
@@ -87,6 +88,7 @@ public final class Decoder {
     let priors: [Conv2D]          // (pm, pls, rm, rls) = conv3x3(d, 4z)
     let blocks: [Block]           // d = d + 0.1 * Block(concat(d, z_i)), 1x1 skip
     let ups: [Conv2D?]            // nearest x2, then conv3x3 to the next stage's width
+    let flows: [IAFStep?]         // the optional IAF step on each stage's posterior sample
     let output: Conv2D            // mean = conv3x3(d, C)
     let logSigma: Parameter       // one learned scalar
 
@@ -99,6 +101,7 @@ public final class Decoder {
             Block(p, "stage\($0).block", initializer, in: w[$0] + shape.z, out: w[$0], down: false, residual: shape.residual, forceSkip: true)
         }
         ups = w.indices.map { $0 == 0 ? nil : Conv2D(p, "stage\($0).up", initializer, in: w[$0], out: w[$0 - 1], kernel: 3) }
+        flows = w.indices.map { shape.iaf ? IAFStep(p, "stage\($0).iaf", initializer, z: shape.z, width: w[$0]) : nil }
         output = Conv2D(p, "output", initializer, in: w[0], out: shape.channels, kernel: 3)
         logSigma = p.declare("logsigma", shape: [], values: [0])
         p.build()
@@ -124,8 +127,13 @@ public final class Decoder {
             if let q = posterior?[i] {
                 let mean = pm + q.mean + p.channels(2 * z..<3 * z)
                 let ls = bounded(pls + q.logScale + p.channels(3 * z..<4 * z))
-                sample = mean + exp(ls) * eps
-                let logQ = -0.5 * square(eps) - ls - halfLog2Pi
+                var logQ = -0.5 * square(eps) - ls - halfLog2Pi
+                if let flow = flows[i] {
+                    let (transformed, logScale) = flow(mean + exp(ls) * eps, context: d)
+                    (sample, logQ) = (transformed, logQ + logScale)
+                } else {
+                    sample = mean + exp(ls) * eps
+                }
                 let standardised = (sample - pm) * exp(-pls)
                 let logP = -0.5 * square(standardised) - pls - halfLog2Pi
                 kl[i] = logQ - logP
