@@ -1,12 +1,20 @@
 // `Distributed bench`: speed measurements. `--engine` times the convolution kernels alone
-// (EngineBench.swift), `--data` the data path (DataBench.swift); the model-level bench
-// (training steps, images/s) is not written yet.
+// (EngineBench.swift), `--data` the data path (DataBench.swift); otherwise whole training steps
+// of a config (ModelBench.swift), alone or on every rank under mpirun.
 let benchCommand = Command(
     name: "bench",
     summary: "measure speed: the engine's convolutions (--engine), the data path (--data)",
     usage: """
-        usage: Distributed bench --engine [--threads N] [--variants]
+        usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [KEY=VALUE ...]
+               Distributed bench --engine [--threads N] [--variants]
                Distributed bench --data [--record FILE]
+
+        With a config (configs/bench-a.json ... bench-d.json), times whole training steps (one
+        discriminator step with the gradient penalty plus one generator-side step) on images of
+        uniform noise: one JSON line per timed step, then the summary {"images_per_s", "step_s"
+        (median of --steps timed steps, default 10, after 2 warm-up steps), "gflops" (counted
+        convolution FLOPs / step_s), "peak_fraction", "peak_rss_mb", "ranks", "threads"}. Under
+        mpirun the batch is split over the ranks and the slowest rank times each step.
 
         --engine times forward, input-gradient and weight-gradient convolutions of every
         distinct convolution shape of the default CIFAR-10 config (cqf, batch 64) and prints one
@@ -18,8 +26,6 @@ let benchCommand = Command(
           --variants     also time each layout/algorithm oneDNN offers, one line per variant
           --data         time the packed loader and `prepare` of a JPEG folder, on one core
           --record FILE  with --data: rewrite the "## Data" section of FILE (docs/performance.md)
-
-        The model-level bench (training steps, images/s) comes later.
         """,
     run: { arguments in
         let engine = arguments.flag("engine")
@@ -27,8 +33,20 @@ let benchCommand = Command(
         let threads = try arguments.int("threads", range: 1...1024) ?? 1
         let variants = arguments.flag("variants")
         let record = try arguments.string("record")
+        guard engine || data else {
+            let steps = try arguments.int("steps", range: 1...100_000) ?? 10
+            let config = try arguments.config()
+            try arguments.finish()
+            let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
+            guard config.batch % communicator.size == 0 else {
+                communicator.abort("bench: the batch \(config.batch) does not split over \(communicator.size) ranks", code: 2)
+            }
+            _ = ThreadSettings(requested: threads, comm: communicator).apply()
+            runModelBench(config: config, steps: steps, warmup: 2, threads: threads, communicator: communicator)
+            finishCommunicator(communicator)
+            return
+        }
         try arguments.finish()
-        guard engine || data else { throw UsageError("bench: only --engine and --data are available yet") }
         guard record == nil || data else { throw UsageError("bench: --record goes with --data") }
         if engine { try runEngineBench(threads: threads, compareVariants: variants) }
         if data { try runDataBench(recordPath: record) }

@@ -192,7 +192,7 @@ private final class ConvBuffers {
 /// wall clock: the cores are shared with other work, and time spent descheduled is not the
 /// kernel's; a thread's CPU time is the time it held a core, the same footing as the FMA peak.
 /// With several threads (oneDNN's OpenMP team) only the wall clock tells the whole story.
-private struct Stopwatch {
+struct Stopwatch {
     let threadCPUTime: Bool
 
     func now() -> Double {
@@ -227,7 +227,7 @@ private struct Stopwatch {
 /// GFLOP/s of one core's register-resident FMA loop, at the widest vector width the CPU has.
 /// The fastest run, not the median: the peak is a ceiling that interruptions only lower, and a
 /// lowered peak would flatter every `peak_fraction`.
-private func measureFMAPeak(_ stopwatch: Stopwatch) -> Double {
+func measureFMAPeak(_ stopwatch: Stopwatch) -> Double {
     let avx512 = cqf_has_avx512() != 0
     let iterations: Int64 = 20_000_000
     let flopsPerIteration = 12.0 * (avx512 ? 16 : 8) * 2
@@ -252,7 +252,7 @@ private func measureSgemm(size: Int, _ stopwatch: Stopwatch) -> Double {
 }
 
 /// One JSON object on one line, keys in the order given; numbers rounded for reading.
-private func printJSON(_ fields: [(String, Any)]) {
+func printJSON(_ fields: [(String, Any)]) {
     let body = fields.map { key, value -> String in
         let text: String
         switch value {

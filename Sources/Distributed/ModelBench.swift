@@ -1,0 +1,68 @@
+// `Distributed bench --config FILE`: the speed of whole training steps (one discriminator step
+// with the gradient penalty plus one generator-side step, MODEL.md section 5) on images of
+// uniform noise, so no dataset is needed. FLOPs are counted, not estimated: every convolution
+// the step runs reports its multiply-adds (x2) as it is called.
+import CQF
+import Foundation
+
+/// Counts the FLOPs of the convolutions that pass through it.
+final class CountingConvolution: ConvolutionKernels {
+    let kernels: ConvolutionKernels
+    private(set) var flops = 0.0
+
+    init(_ kernels: ConvolutionKernels) { self.kernels = kernels }
+
+    func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        flops += g.flops
+        kernels.forward(g, input: input, weight: weight, output: output)
+    }
+
+    func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>) {
+        flops += g.flops
+        kernels.inputGradient(g, outputGradient: outputGradient, weight: weight, inputGradient: inputGradient)
+    }
+
+    func weightGradient(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, weightGradient: UnsafeMutablePointer<Float>) {
+        flops += g.flops
+        kernels.weightGradient(g, input: input, outputGradient: outputGradient, weightGradient: weightGradient)
+    }
+}
+
+/// Runs `warmup` + `steps` training steps and prints one JSON line per timed step (rank 0), then
+/// the summary: images/s and seconds per step from the median step, GFLOP/s, peak memory.
+func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, communicator: Communicator) {
+    let peakGflops = measureFMAPeak(Stopwatch(threadCPUTime: true))
+    let counter = CountingConvolution(DNNLConvolution(threads: threads))
+    Convolutions.kernels = counter
+    let model = CQFModel(config: config)
+    let step = TrainingStep(model: model, communicator: communicator)
+    let local = config.batch / communicator.size
+    let x = Tensor(shape: [local, config.channels, config.image_size, config.image_size], repeating: 0)
+    Philox(seed: 1, stream: 9).fillUniform(x.data, count: x.count, a: UInt64(communicator.rank), b: 0)
+    var seconds: [Double] = []
+    var flops = 0.0
+    for s in 0..<warmup + steps {
+        let before = counter.flops
+        communicator.barrier()
+        let start = Date()
+        _ = step.run(x, step: s, firstImage: communicator.rank * local)
+        // The slowest rank sets the pace of a data-parallel step.
+        let elapsed = communicator.gathered([Date().timeIntervalSince(start)]).map { $0[0] }.max()!
+        guard s >= warmup else { continue }
+        seconds.append(elapsed)
+        flops = (counter.flops - before) * Double(communicator.size)
+        if communicator.isRoot {
+            printJSON([("step", s - warmup), ("step_s", elapsed), ("images_per_s", Double(config.batch) / elapsed)])
+        }
+    }
+    let median = seconds.sorted()[seconds.count / 2]
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    if communicator.isRoot {
+        let gflops = flops / median / 1e9
+        printJSON([("images_per_s", Double(config.batch) / median), ("step_s", median), ("gflops", gflops),
+                       ("peak_fraction", gflops / (peakGflops * Double(threads * communicator.size))),
+                       ("step_gflop", flops / 1e9), ("peak_rss_mb", Double(usage.ru_maxrss) / 1024),
+                       ("batch", config.batch), ("ranks", communicator.size), ("threads", threads), ("steps", steps)])
+    }
+}
