@@ -23,11 +23,13 @@ public final class Storage {
     }
 
     /// A training step frees and reallocates the same large buffers every time. Left to its
-    /// defaults, glibc hands buffers above 128 KiB back to the kernel, which then zeroes fresh
-    /// pages for the next step (a quarter of a step's time, measured); keep them instead.
+    /// defaults, glibc serves big buffers with mmap and hands freed heap back to the kernel,
+    /// which then zeroes fresh pages for the next step: a quarter of a step's time, measured.
+    /// So: no mmap (M_MMAP_MAX = 0) and no trimming (M_TRIM_THRESHOLD = -1); the heap stays at
+    /// its peak, which the next step needs again anyway.
     private static let keepFreedMemory: Void = {
-        _ = mallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
-        _ = mallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
+        _ = mallopt(-4 /* M_MMAP_MAX */, 0)
+        _ = mallopt(-1 /* M_TRIM_THRESHOLD */, -1)
     }()
 
     /// Bytes held by all live storages: the memory test and `bench` read it.
