@@ -30,12 +30,12 @@ func batchTensor(_ images: [[Float]], _ indices: Range<Int>, channels: Int, size
 
 final class TrainingTests: XCTestCase {
     func testCoverageLossFallsOverSixtySteps() throws {
-        let config = try smallConfig(.cqf)
+        let config = try smallConfig(.cqf, batch: 8)
         let step = TrainingStep(model: CQFModel(config: config), communicator: SingleProcess())
         let images = syntheticImages(count: 256, channels: 1)
         var curve: [Double] = []
         for s in 0..<60 {
-            let losses = step.run(batchTensor(images, (s * 16)..<(s * 16 + 16), channels: 1), step: s, firstImage: 0)
+            let losses = step.run(batchTensor(images, (s * 8)..<(s * 8 + 8), channels: 1), step: s, firstImage: 0)
             XCTAssert(losses.discriminator.isFinite && losses.penalty.isFinite, "step \(s): \(losses)")
             curve.append(losses.coverage)
         }
