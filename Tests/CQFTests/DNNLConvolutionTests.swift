@@ -84,6 +84,23 @@ final class DNNLConvolutionTests: XCTestCase {
         }
     }
 
+    /// All cached passes stage their blocked operands in the same buffers: a small shape run
+    /// again after a larger one (which grew the buffers) must still be right.
+    func testPlansShareStagingBuffers() {
+        let small = Self.shapes[6], large = Self.shapes[8]
+        let kernels = DNNLConvolution { _, _ in .init(.blocked, .direct) }
+        var random = ConvolutionTestRandom(seed: 9)
+        let x = random.floats(small.inputCount), w = random.floats(small.weightCount)
+        let xLarge = random.floats(large.inputCount), wLarge = random.floats(large.weightCount)
+        var y = [Float](repeating: 0, count: small.outputCount), reference = y
+        var yLarge = [Float](repeating: 0, count: large.outputCount)
+        kernels.forward(small, input: x, weight: w, output: &y)
+        kernels.forward(large, input: xLarge, weight: wLarge, output: &yLarge)
+        kernels.forward(small, input: x, weight: w, output: &y)
+        Im2colConvolution().forward(small, input: x, weight: w, output: &reference)
+        assertConvolutionClose(y, reference, tolerance: Self.tolerance, "forward \(small) after \(large)")
+    }
+
     func testSeveralThreadsMatchOracle() {
         checkAllPasses(DNNLConvolution(threads: 2))
     }

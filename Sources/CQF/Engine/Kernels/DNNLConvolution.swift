@@ -4,8 +4,9 @@ import Foundation
 /// The fast convolution kernels: Debian's oneDNN 2.x through its C API. On AVX-512 machines
 /// oneDNN's own JIT kernels reach near the FMA peak, where im2col + OpenBLAS (held to AVX2 by
 /// `OPENBLAS_CORETYPE=Haswell`) stops near half of it. Primitives, the reorders between the
-/// caller's NCHW/OIHW buffers and oneDNN's blocked layout, and the blocked buffers themselves
-/// are made once per (geometry, pass) and cached. Correctness is tested against
+/// caller's NCHW/OIHW buffers and oneDNN's blocked layout are made once per (geometry, pass)
+/// and cached; the blocked copies of the operands live in three staging buffers that all cached
+/// passes share, so the cache holds primitives rather than a copy of every tensor of the model. Correctness is tested against
 /// `Im2colConvolution`; which layout and algorithm (direct or Winograd) each shape gets is a
 /// measured choice (see `Variant.preferred` and docs/performance.md).
 public final class DNNLConvolution: ConvolutionKernels {
@@ -64,6 +65,9 @@ public final class DNNLConvolution: ConvolutionKernels {
     private let engine: dnnl_engine_t
     private let stream: dnnl_stream_t
     private var plans: [PlanKey: Plan] = [:]
+    /// One buffer per operand slot (two inputs, one output), grown to the largest need. Calls are
+    /// serialised by the lock, so every plan can stage its operands in the same place.
+    private var staging: [(buffer: UnsafeMutableRawPointer, bytes: Int)?] = [nil, nil, nil]
     private let lock = NSLock()
 
     /// - Parameters:
@@ -84,6 +88,7 @@ public final class DNNLConvolution: ConvolutionKernels {
 
     deinit {
         plans.removeAll()
+        for slot in staging { slot?.buffer.deallocate() }
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
     }
@@ -115,15 +120,16 @@ public final class DNNLConvolution: ConvolutionKernels {
         return "\(plan.variant) \(plan.implementation)"
     }
 
-    /// Runs a pass on the plan's own buffers without the reorders from and to NCHW/OIHW: what a
-    /// caller that kept its tensors in oneDNN's layout would pay. For measurement only; call the
-    /// pass normally first, so that the buffers hold real numbers (and the caller's buffers of
-    /// that call must still be alive where the layout is plain).
+    /// Runs a pass on the staged operands without the reorders from and to NCHW/OIHW: what a
+    /// caller that kept its tensors in oneDNN's layout would pay. For measurement only; run the
+    /// same pass normally just before, so that the staging buffers hold its operands (and the
+    /// caller's buffers of that call must still be alive where the layout is plain).
     public func executeSkippingReorders(_ g: ConvGeometry, _ pass: Pass) {
         lock.lock()
         defer { lock.unlock() }
         setOpenMPThreads(threads)
-        plan(g, pass).executeSkippingReorders(stream: stream)
+        let plan = self.plan(g, pass)
+        plan.executeSkippingReorders(staging: stagingBuffers(for: plan), stream: stream)
     }
 
     // MARK: - Plans
@@ -139,7 +145,20 @@ public final class DNNLConvolution: ConvolutionKernels {
         lock.lock()
         defer { lock.unlock() }
         setOpenMPThreads(threads)
-        plan(g, pass).execute(handles, stream: stream)
+        let plan = self.plan(g, pass)
+        plan.execute(handles, staging: stagingBuffers(for: plan), stream: stream)
+    }
+
+    private func stagingBuffers(for plan: Plan) -> [UnsafeMutableRawPointer?] {
+        zip(plan.operands.indices, plan.operands).map { slot, operand in
+            guard operand.inner != nil else { return nil }
+            if let current = staging[slot], current.bytes >= operand.innerBytes { return current.buffer }
+            staging[slot]?.buffer.deallocate()
+            // 64 bytes: one cache line, the alignment oneDNN's AVX-512 kernels prefer.
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: operand.innerBytes, alignment: 64)
+            staging[slot] = (buffer, operand.innerBytes)
+            return buffer
+        }
     }
 
     private func plan(_ g: ConvGeometry, _ pass: Pass) -> Plan {
@@ -154,19 +173,21 @@ public final class DNNLConvolution: ConvolutionKernels {
 
     /// One pass of one shape: the oneDNN primitive, and for each operand the caller's buffer
     /// (an NCHW/OIHW memory object whose handle is set per call) and, when the primitive wants
-    /// another layout, its own buffer and the reorder between the two.
+    /// another layout, a memory object in that layout (its handle is set to a staging buffer per
+    /// call) and the reorder between the two.
     private final class Plan {
         struct Operand {
             let argument: Int32
             let user: dnnl_memory_t
             let inner: dnnl_memory_t?
+            let innerBytes: Int
             let reorder: dnnl_primitive_t?
         }
 
         let variant: Variant
         let implementation: String
         private let primitive: dnnl_primitive_t
-        private let operands: [Operand]
+        let operands: [Operand]
         private let arguments: [dnnl_exec_arg_t]
 
         /// Nil when oneDNN has no implementation of this variant for this shape.
@@ -254,10 +275,10 @@ public final class DNNLConvolution: ConvolutionKernels {
                 check(dnnl_memory_create(&user, &plain, engine, nil), "dnnl_memory_create")
                 var wanted = dnnl_primitive_desc_query_md(pd, query, 0)!.pointee
                 guard dnnl_memory_desc_equal(&plain, &wanted) == 0 else {
-                    return Operand(argument: argument, user: user!, inner: nil, reorder: nil)
+                    return Operand(argument: argument, user: user!, inner: nil, innerBytes: 0, reorder: nil)
                 }
                 var inner: dnnl_memory_t?
-                check(dnnl_memory_create(&inner, &wanted, engine, allocateByLibrary), "dnnl_memory_create")
+                check(dnnl_memory_create(&inner, &wanted, engine, nil), "dnnl_memory_create")
                 var reorderPD: dnnl_primitive_desc_t?
                 if isOutput {
                     check(dnnl_reorder_primitive_desc_create(&reorderPD, &wanted, engine, &plain, engine, nil),
@@ -269,7 +290,8 @@ public final class DNNLConvolution: ConvolutionKernels {
                 defer { dnnl_primitive_desc_destroy(reorderPD) }
                 var reorder: dnnl_primitive_t?
                 check(dnnl_primitive_create(&reorder, reorderPD), "dnnl_primitive_create (reorder)")
-                return Operand(argument: argument, user: user!, inner: inner, reorder: reorder)
+                return Operand(argument: argument, user: user!, inner: inner,
+                               innerBytes: dnnl_memory_desc_get_size(&wanted), reorder: reorder)
             }
             arguments = operands.map { dnnl_exec_arg_t(arg: $0.argument, memory: $0.inner ?? $0.user) }
         }
@@ -284,10 +306,11 @@ public final class DNNLConvolution: ConvolutionKernels {
         }
 
         /// Reorders the inputs in, runs the primitive, reorders the output out.
-        func execute(_ handles: [UnsafeMutableRawPointer], stream: dnnl_stream_t) {
+        func execute(_ handles: [UnsafeMutableRawPointer], staging: [UnsafeMutableRawPointer?], stream: dnnl_stream_t) {
             for (operand, handle) in zip(operands, handles) {
                 check(dnnl_memory_set_data_handle(operand.user, handle), "dnnl_memory_set_data_handle")
             }
+            stage(staging)
             for operand in operands.prefix(2) {
                 if let reorder = operand.reorder { Plan.reorder(reorder, from: operand.user, to: operand.inner!, stream) }
             }
@@ -298,10 +321,19 @@ public final class DNNLConvolution: ConvolutionKernels {
             check(dnnl_stream_wait(stream), "dnnl_stream_wait")
         }
 
-        func executeSkippingReorders(stream: dnnl_stream_t) {
+        func executeSkippingReorders(staging: [UnsafeMutableRawPointer?], stream: dnnl_stream_t) {
+            stage(staging)
             check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
                   "dnnl_primitive_execute (convolution)")
             check(dnnl_stream_wait(stream), "dnnl_stream_wait")
+        }
+
+        private func stage(_ staging: [UnsafeMutableRawPointer?]) {
+            for (operand, buffer) in zip(operands, staging) {
+                if let inner = operand.inner {
+                    check(dnnl_memory_set_data_handle(inner, buffer), "dnnl_memory_set_data_handle")
+                }
+            }
         }
 
         private static func reorder(_ reorder: dnnl_primitive_t, from: dnnl_memory_t, to: dnnl_memory_t,
@@ -311,9 +343,6 @@ public final class DNNLConvolution: ConvolutionKernels {
         }
     }
 }
-
-/// `DNNL_MEMORY_ALLOCATE`, a C macro Swift does not import: asks oneDNN to own the buffer.
-private let allocateByLibrary = UnsafeMutableRawPointer(bitPattern: UInt.max)
 
 private func memoryDescriptor(_ dimensions: [Int64], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
     var descriptor = dnnl_memory_desc_t()
