@@ -32,33 +32,71 @@ func broadcastStrides(_ shape: [Int], to output: [Int]) -> [Int] {
     return strides
 }
 
-/// out[i] = f(a[i'], b[i'']) over the broadcast shape.
+/// The broadcast iteration in as few dimensions as possible: adjacent dimensions merge when
+/// both operands step through them the same way (contiguously, or not at all), so that a
+/// per-channel operand over (N, C, H, W) becomes (N*C) planes of H*W values with one scalar.
+struct BroadcastLoops {
+    var sizes: [Int] = []
+    var stridesA: [Int] = []
+    var stridesB: [Int] = []
+
+    init(_ a: [Int], _ b: [Int], output: [Int]) {
+        let o = padded4(output)
+        let (sa, sb) = (broadcastStrides(a, to: output), broadcastStrides(b, to: output))
+        for d in 0..<4 where o[d] > 1 {
+            if let last = sizes.indices.last,
+               stridesA[last] == sa[d] * o[d], stridesB[last] == sb[d] * o[d] {
+                sizes[last] *= o[d]
+                stridesA[last] = sa[d]
+                stridesB[last] = sb[d]
+            } else {
+                sizes.append(o[d])
+                stridesA.append(sa[d])
+                stridesB.append(sb[d])
+            }
+        }
+        while sizes.count < 2 { sizes.insert(1, at: 0); stridesA.insert(0, at: 0); stridesB.insert(0, at: 0) }
+    }
+}
+
+/// out[i] = f(a[i'], b[i'']) over the broadcast shape. The innermost run is one of three
+/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises.
 @inline(__always)
 func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
     let shape = broadcastShape(a.shape, b.shape)
     let out = Tensor(uninitialized: shape)
-    let (pa, pb, po) = (a.data, b.data, out.data)
-    if a.shape == b.shape {
-        for i in 0..<out.count { po[i] = f(pa[i], pb[i]) }
-    } else if b.count == 1 {
-        let v = pb[0]
-        for i in 0..<out.count { po[i] = f(pa[i], v) }
-    } else if a.count == 1 {
-        let v = pa[0]
-        for i in 0..<out.count { po[i] = f(v, pb[i]) }
-    } else {
-        let o = padded4(shape)
-        let (sa, sb) = (broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape))
-        var k = 0
-        for i0 in 0..<o[0] { for i1 in 0..<o[1] { for i2 in 0..<o[2] {
-            let ba = i0 * sa[0] + i1 * sa[1] + i2 * sa[2]
-            let bb = i0 * sb[0] + i1 * sb[1] + i2 * sb[2]
-            let (ia, ib) = (sa[3], sb[3])
-            for i3 in 0..<o[3] {
-                po[k] = f(pa[ba + i3 * ia], pb[bb + i3 * ib])
-                k += 1
-            }
-        } } }
+    let loops = BroadcastLoops(a.shape, b.shape, output: shape)
+    let inner = loops.sizes.count - 1
+    let (n, ia, ib) = (loops.sizes[inner], loops.stridesA[inner], loops.stridesB[inner])
+    var po = out.data
+    // Every index but the innermost, as an odometer over the outer dimensions.
+    var index = [Int](repeating: 0, count: inner)
+    var (offsetA, offsetB) = (0, 0)
+    for _ in 0..<out.count / n {
+        let (pa, pb) = (a.data + offsetA, b.data + offsetB)
+        if ia == 1 && ib == 1 {
+            for i in 0..<n { po[i] = f(pa[i], pb[i]) }
+        } else if ib == 0 {
+            let v = pb[0]
+            for i in 0..<n { po[i] = f(pa[i * ia], v) }
+        } else if ia == 0 {
+            let v = pa[0]
+            for i in 0..<n { po[i] = f(v, pb[i * ib]) }
+        } else {
+            for i in 0..<n { po[i] = f(pa[i * ia], pb[i * ib]) }
+        }
+        po += n
+        var d = inner - 1
+        while d >= 0 {
+            index[d] += 1
+            offsetA += loops.stridesA[d]
+            offsetB += loops.stridesB[d]
+            if index[d] < loops.sizes[d] { break }
+            offsetA -= loops.stridesA[d] * loops.sizes[d]
+            offsetB -= loops.stridesB[d] * loops.sizes[d]
+            index[d] = 0
+            d -= 1
+        }
     }
     return out
 }
