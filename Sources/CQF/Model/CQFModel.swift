@@ -32,7 +32,8 @@ public final class CQFModel {
         encoder = config.objective.usesCoverage ? Encoder(shape, initializer: initializer) : nil
         decoder = Decoder(shape, initializer: initializer)
         discriminator = config.objective.usesQuality
-            ? Discriminator(kind: config.disc, channels: config.channels, imageSize: config.image_size, large: config.large_d, initializer: initializer)
+            ? Discriminator(kind: config.disc, channels: config.channels, imageSize: config.image_size, large: config.large_d,
+                            width: config.disc_width, initializer: initializer)
             : nil
     }
 

@@ -27,10 +27,10 @@ public final class Discriminator {
     public let parameters = ParameterSet(name: "discriminator")
     private let body: (Tensor) -> Tensor
 
-    /// `residual`: conv3x3 16, ResBlocks 32, 64 (down), 128 (down), 256 (down), ReLU, global
-    /// average pool, dense 1. `basic`: conv3x3 64, conv4x4/2 64, conv3x3 128, conv4x4/2 128,
+    /// `residual`: conv3x3 w, ResBlocks 2w, 4w (down), 8w (down), 16w (down), ReLU, global
+    /// average pool, dense 1 (w = `width`, 16 in MODEL.md). `basic`: conv3x3 64, conv4x4/2 64, conv3x3 128, conv4x4/2 128,
     /// conv3x3 256, conv4x4/2 256, conv3x3 512, dense 1, LeakyReLU(0.2). `large` doubles every width.
-    public init(kind: String, channels: Int, imageSize: Int, large: Bool, initializer: ParameterInitializer) {
+    public init(kind: String, channels: Int, imageSize: Int, large: Bool, width: Int = 16, initializer: ParameterInitializer) {
         let (p, m) = (parameters, large ? 2 : 1)
         if kind == "basic" {
             let spec = [(3, 1, 64), (4, 2, 64), (3, 1, 128), (4, 2, 128), (3, 1, 256), (4, 2, 256), (3, 1, 512)]
@@ -42,7 +42,7 @@ public final class Discriminator {
             let dense = Dense(p, "dense", initializer, in: c * (imageSize / 8) * (imageSize / 8), out: 1)
             body = { x in dense(convs.reduce(x) { leakyRelu($1($0), slope: 0.2) }.flattened()) }
         } else {
-            let w = [16, 32, 64, 128, 256].map { $0 * m }
+            let w = [1, 2, 4, 8, 16].map { $0 * width * m }
             let input = Conv2D(p, "input", initializer, in: channels, out: w[0], kernel: 3)
             let blocks = (1...4).map { DiscriminatorBlock(p, "block\($0)", initializer, in: w[$0 - 1], out: w[$0], down: $0 > 1) }
             let dense = Dense(p, "dense", initializer, in: w[4], out: 1)

@@ -48,6 +48,8 @@ public struct Config: Codable, Equatable, Sendable {
     /// Discriminator: "residual" or "basic".
     public var disc = "residual"
     public var large_d = false
+    /// The residual discriminator's first width; its blocks double it four times (16: MODEL.md).
+    public var disc_width = 16
     public var lambda_q: Float = 100
     public var lambda_gp: Float = 100
     /// Discriminator penalty: "wgan-gp" or "r1".
@@ -197,6 +199,7 @@ extension Config {
         try require(z >= 1 && first >= 1, "config fields z and first must be positive")
         try require(free_bits >= 0, "config field free_bits must not be negative, got \(free_bits)")
         try require(max_logscale > 0, "config field max_logscale must be positive, got \(max_logscale)")
+        try require(disc_width >= 1, "config field disc_width must be positive, got \(disc_width)")
         try require(["residual", "basic"].contains(disc), "config field disc must be 'residual' or 'basic', got '\(disc)'")
         try require(lambda_q >= 0, "config field lambda_q must not be negative, got \(lambda_q)")
         try require(lambda_gp >= 0, "config field lambda_gp must not be negative, got \(lambda_gp)")
