@@ -38,9 +38,7 @@ let benchCommand = Command(
             let config = try arguments.config()
             try arguments.finish()
             let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
-            guard config.batch % communicator.size == 0 else {
-                communicator.abort("bench: the batch \(config.batch) does not split over \(communicator.size) ranks", code: 2)
-            }
+            exitUnlessBatchSplits(config.batch, command: "bench", communicator: communicator)
             _ = ThreadSettings(requested: threads, comm: communicator).apply()
             runModelBench(config: config, steps: steps, warmup: 2, threads: threads, communicator: communicator)
             finishCommunicator(communicator)

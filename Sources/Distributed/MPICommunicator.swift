@@ -183,3 +183,17 @@ func startCommunicator(stallTimeout: Double) throws -> Communicator {
 func finishCommunicator(_ communicator: Communicator) {
     (communicator as? MPICommunicator)?.finalize()
 }
+
+/// Ends the job with exit status 2 when the global batch does not split over the ranks. Every rank
+/// reaches the same verdict from the same settings, so this is bad input, not a failed rank: rank 0
+/// alone says so and every rank leaves MPI in order (MPI_Abort would add a banner and a line per rank).
+func exitUnlessBatchSplits(_ batch: Int, command: String, communicator: Communicator) {
+    let ranks = communicator.size
+    guard batch % ranks != 0 else { return }
+    if communicator.isRoot {
+        Console.error("error: \(command): the global batch \(batch) does not split over \(ranks) ranks; "
+            + "pass a multiple of \(ranks) (for example --batch \(max(1, batch / ranks) * ranks))")
+    }
+    finishCommunicator(communicator)
+    exit(2)
+}

@@ -45,6 +45,7 @@ let trainCommand = Command(
 
         ShutdownSignals.install()
         let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
+        exitUnlessBatchSplits(config.batch, command: "train", communicator: communicator)
         let settings = ThreadSettings(requested: threads, comm: communicator)
         let warnings = settings.apply()
         if communicator.isRoot { warnings.forEach { Console.error("warning: " + $0) } }
@@ -60,7 +61,7 @@ let trainCommand = Command(
             finished = try trainer.run()
         } catch {
             // One rank's failure ends the job at once, never a hang of the others.
-            if communicator.size > 1 { communicator.abort("rank \(communicator.rank): \(error)", code: 2) }
+            if communicator.size > 1 { communicator.abort("\(error)", code: 2) }
             throw error
         }
         finishCommunicator(communicator)
