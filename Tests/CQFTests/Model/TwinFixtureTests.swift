@@ -121,7 +121,7 @@ final class TwinFixtureTests: XCTestCase {
                 if unused.remove("param.\(parameter.name)") != nil {
                     try file.copy("param.\(parameter.name)", into: target, count: parameter.count)
                 } else if unused.remove("generated.\(parameter.name)") != nil {
-                    // Too big to store: Philox uniforms, scaled as the script scales them.
+                    // Too big to store: Philox uniforms (the script's GENERATED_SEED and _STREAM), scaled as it scales them.
                     let spec = try file.floats("generated.\(parameter.name)")
                     Philox(seed: 2019, stream: 4).fillUniform(target, count: parameter.count, a: UInt64(spec[0]), b: 0)
                     for i in 0..<parameter.count { target[i] = (2 * target[i] - 1) * spec[1] }
