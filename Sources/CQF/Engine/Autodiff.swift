@@ -62,10 +62,13 @@ func record(_ output: Tensor, _ op: String, _ inputs: [Tensor], _ backward: @esc
 
 /// The gradients of the scalar `output` with respect to each of `inputs` (zeros where it does
 /// not depend on one). With `createGraph` the result is itself recorded and can be
-/// differentiated again.
-public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+/// differentiated again. Unless `retainGraph` (which `createGraph` implies), the graph under
+/// `output` is taken apart as the backward pass walks it, as in PyTorch: each activation is
+/// freed once its rule has run, instead of all of them at the end of the step.
+public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false, retainGraph: Bool? = nil) -> [Tensor] {
+    let retain = retainGraph ?? createGraph
     precondition(output.count == 1, "grad(of:) needs a scalar, got shape \(output.shape).")
-    let order = topologicalOrder(from: output)
+    var order = topologicalOrder(from: output)
     // A tensor needs a gradient when one of `inputs` lies under it.
     var needed = Set(inputs.map(ObjectIdentifier.init))
     for tensor in order {
@@ -75,7 +78,7 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = fa
     }
     var gradients: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): Tensor(shape: output.shape, repeating: 1)]
     Recording.set(createGraph) {
-        for tensor in order.reversed() {
+        while let tensor = order.popLast() {
             guard let node = tensor.node, needed.contains(ObjectIdentifier(tensor)),
                   let gradient = gradients[ObjectIdentifier(tensor)] else { continue }
             let needs = node.inputs.map { $0.requiresGrad && needed.contains(ObjectIdentifier($0)) }
@@ -89,6 +92,7 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = fa
                 gradients[key] = gradients[key].map { $0 + g } ?? g
             }
             if !createGraph { gradients[ObjectIdentifier(tensor)] = nil }
+            if !retain { tensor.node = nil }
         }
     }
     return inputs.map { gradients[ObjectIdentifier($0)] ?? Tensor(shape: $0.shape, repeating: 0) }

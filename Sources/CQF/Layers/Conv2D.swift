@@ -38,6 +38,6 @@ public final class Conv2D {
     public func callAsFunction(_ x: Tensor, frozen: Bool = false) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
-        return conv2d(x, mask.map { w * $0 } ?? w, stride: stride, padding: padding) + b.reshaped(to: [1, b.count, 1, 1])
+        return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding)
     }
 }

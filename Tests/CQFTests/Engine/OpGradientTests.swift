@@ -72,6 +72,7 @@ final class OpGradientTests: XCTestCase {
         ]
         for c in cases {
             assertGradientsMatchFiniteDifferences([c.x, c.w]) { conv2d($0[0], $0[1], stride: c.stride, padding: c.padding) }
+            assertGradientsMatchFiniteDifferences([c.x, c.w, [c.w[0]]]) { conv2d($0[0], $0[1], bias: $0[2], stride: c.stride, padding: c.padding) }
             let g = convGeometry(input: c.x, weight: c.w, stride: c.stride, padding: c.padding)
             let y = [g.batch, g.outChannels, g.outHeight, g.outWidth]
             assertGradientsMatchFiniteDifferences([y, c.w]) { conv2dInputGradient($0[0], $0[1], geometry: g) }

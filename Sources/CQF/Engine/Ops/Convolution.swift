@@ -25,6 +25,25 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
     }
 }
 
+/// conv2d(x, w) + bias (K) per output channel, in one op: the sum is written into the
+/// convolution's own output, so the graph keeps one activation per layer instead of two.
+public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
+    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+    precondition(bias.count == g.outChannels, "conv2d: a bias of \(bias.count) values for \(g.outChannels) output channels.")
+    let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
+    let plane = g.outHeight * g.outWidth
+    for n in 0..<g.batch { for k in 0..<g.outChannels {
+        let (p, b) = (out.data + (n * g.outChannels + k) * plane, bias.data[k])
+        for i in 0..<plane { p[i] += b }
+    } }
+    return record(out, "conv2d+bias", [x, w, bias]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.gradient, c.inputs[1], geometry: g) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.inputs[0], c.gradient, geometry: g) : nil,
+         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.inputs[2].shape) : nil]
+    }
+}
+
 /// dx (N,C,H,W) from dy (N,K,P,Q) and w: the transposed convolution.
 public func conv2dInputGradient(_ dy: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
     let out = Tensor(uninitialized: [g.batch, g.inChannels, g.height, g.width])
