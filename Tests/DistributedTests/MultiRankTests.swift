@@ -7,7 +7,7 @@ import Foundation
 import XCTest
 
 final class MultiRankTests: XCTestCase {
-    /// Small widths as in --debug; the discriminator keeps its default size, the largest network.
+    /// Small widths as in --debug; the discriminator keeps its default width.
     static let smallModel = ["widths=8,8,16,16", "z=4", "first=8", "nvp.filters=8", "nvp.blocks=1",
                              "--threads", "1", "log_every=1"]
 
@@ -24,6 +24,11 @@ final class MultiRankTests: XCTestCase {
 
     /// Finished runs by label, so that one run serves every test that reads it.
     private static var finishedRuns: [String: URL] = [:]
+
+    override class func tearDown() {
+        for folder in finishedRuns.values { try? FileManager.default.removeItem(at: folder) }
+        finishedRuns = [:]
+    }
 
     override func setUpWithError() throws {
         guard FileManager.default.fileExists(atPath: MultiRankTests.fashionMNIST + "/train-images-idx3-ubyte.gz") else {
