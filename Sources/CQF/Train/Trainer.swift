@@ -133,7 +133,9 @@ public final class Trainer {
     func saveCheckpoint() throws {
         if communicator.isRoot {
             let path = options.out + "/checkpoints/step-\(nextStep).safetensors"
-            let position = String(data: try JSONEncoder().encode(loader.position), encoding: .utf8)!
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys  // the same bytes for the same state
+            let position = String(data: try encoder.encode(loader.position), encoding: .utf8)!
             try Checkpoint.save(path: path, step: nextStep, parameterSets: parameterGroups, buffers: buffers, metadata: [
                 Checkpoint.Key.config: config.json,
                 Checkpoint.Key.dataPosition: position,
