@@ -1,6 +1,8 @@
 // `Distributed bench`: speed measurements. `--engine` times the convolution kernels alone
 // (EngineBench.swift), `--data` the data path (DataBench.swift); otherwise whole training steps
 // of a config (ModelBench.swift), alone or on every rank under mpirun.
+import CQF
+
 let benchCommand = Command(
     name: "bench",
     summary: "measure speed: the engine's convolutions (--engine), the data path (--data)",
@@ -40,6 +42,7 @@ let benchCommand = Command(
             let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
             exitUnlessBatchSplits(config.batch, command: "bench", communicator: communicator)
             _ = ThreadSettings(requested: threads, comm: communicator).apply()
+            EngineThreads.count = threads
             runModelBench(config: config, steps: steps, warmup: 2, threads: threads, communicator: communicator)
             finishCommunicator(communicator)
             return

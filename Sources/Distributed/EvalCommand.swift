@@ -33,6 +33,7 @@ let evalCommand = Command(
         let settings = ThreadSettings(requested: threads, comm: communicator)
         _ = settings.apply()
         Convolutions.kernels = DNNLConvolution(threads: settings.threads)
+        EngineThreads.count = settings.threads
         let images = try openDataset(kind: try datasetKind(dataset ?? config.dataset), path: data ?? config.data, split: split)
         let result = try model.evaluate(images, samples: samples ?? config.eval_k, limit: limit, batch: config.batch, communicator: communicator)
         if communicator.isRoot {

@@ -50,6 +50,7 @@ let trainCommand = Command(
         let warnings = settings.apply()
         if communicator.isRoot { warnings.forEach { Console.error("warning: " + $0) } }
         Convolutions.kernels = DNNLConvolution(threads: settings.threads)
+        EngineThreads.count = settings.threads
         var finished = false
         do {
             var options = TrainOptions(out: out)

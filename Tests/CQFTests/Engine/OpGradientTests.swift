@@ -141,3 +141,18 @@ final class OpGradientTests: XCTestCase {
 extension TestRandom {
     func tensorCopy(_ shape: [Int]) -> Tensor { var r = self; return r.tensor(shape) }
 }
+
+final class EngineThreadsTests: XCTestCase {
+    /// Elementwise ops on several threads give the very same bits as on one.
+    func testElementwiseOpsAreIdenticalOnTwoThreads() {
+        var random = TestRandom(seed: 11)
+        let (x, channel, y) = (random.tensor([4, 8, 67, 65]), random.tensor([1, 8, 1, 1]), random.tensor([4, 8, 67, 65]))
+        func ops() -> [[Float]] {
+            [(x * channel + y).array, elu(x).array, (x - y.mean(alongAxes: [0], keepingDims: true)).array, tanh(x / channel).array]
+        }
+        let one = ops()
+        EngineThreads.count = 2
+        defer { EngineThreads.count = 1 }
+        XCTAssertEqual(ops(), one)
+    }
+}

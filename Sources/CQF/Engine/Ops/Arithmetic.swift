@@ -57,7 +57,7 @@ extension Tensor {
     func mapped(_ f: (Float) -> Float) -> Tensor {
         let out = Tensor(uninitialized: shape)
         let (src, dst) = (data, out.data)
-        for i in 0..<count { dst[i] = f(src[i]) }
+        forEachChunk(count) { range in for i in range { dst[i] = f(src[i]) } }
         return out
     }
 

@@ -60,7 +60,8 @@ struct BroadcastLoops {
 }
 
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape. The innermost run is one of three
-/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises.
+/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises; runs
+/// are shared among the engine's threads.
 @inline(__always)
 func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
     let shape = broadcastShape(a.shape, b.shape)
@@ -68,34 +69,43 @@ func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Ten
     let loops = BroadcastLoops(a.shape, b.shape, output: shape)
     let inner = loops.sizes.count - 1
     let (n, ia, ib) = (loops.sizes[inner], loops.stridesA[inner], loops.stridesB[inner])
-    var po = out.data
-    // Every index but the innermost, as an odometer over the outer dimensions.
-    var index = [Int](repeating: 0, count: inner)
-    var (offsetA, offsetB) = (0, 0)
-    for _ in 0..<out.count / n {
-        let (pa, pb) = (a.data + offsetA, b.data + offsetB)
-        if ia == 1 && ib == 1 {
-            for i in 0..<n { po[i] = f(pa[i], pb[i]) }
-        } else if ib == 0 {
-            let v = pb[0]
-            for i in 0..<n { po[i] = f(pa[i * ia], v) }
-        } else if ia == 0 {
-            let v = pa[0]
-            for i in 0..<n { po[i] = f(v, pb[i * ib]) }
-        } else {
-            for i in 0..<n { po[i] = f(pa[i * ia], pb[i * ib]) }
+    let (pa0, pb0, po0) = (a.data, b.data, out.data)
+    forEachChunk(out.count / n, minimum: max(1, (1 << 16) / n)) { runs in
+        // Where run `runs.lowerBound` starts in a and b: its digits over the outer dimensions.
+        var index = [Int](repeating: 0, count: inner)
+        var (offsetA, offsetB, rest) = (0, 0, runs.lowerBound)
+        for d in (0..<inner).reversed() {
+            index[d] = rest % loops.sizes[d]
+            rest /= loops.sizes[d]
+            offsetA += index[d] * loops.stridesA[d]
+            offsetB += index[d] * loops.stridesB[d]
         }
-        po += n
-        var d = inner - 1
-        while d >= 0 {
-            index[d] += 1
-            offsetA += loops.stridesA[d]
-            offsetB += loops.stridesB[d]
-            if index[d] < loops.sizes[d] { break }
-            offsetA -= loops.stridesA[d] * loops.sizes[d]
-            offsetB -= loops.stridesB[d] * loops.sizes[d]
-            index[d] = 0
-            d -= 1
+        var po = po0 + runs.lowerBound * n
+        for _ in runs {
+            let (pa, pb) = (pa0 + offsetA, pb0 + offsetB)
+            if ia == 1 && ib == 1 {
+                for i in 0..<n { po[i] = f(pa[i], pb[i]) }
+            } else if ib == 0 {
+                let v = pb[0]
+                for i in 0..<n { po[i] = f(pa[i * ia], v) }
+            } else if ia == 0 {
+                let v = pa[0]
+                for i in 0..<n { po[i] = f(v, pb[i * ib]) }
+            } else {
+                for i in 0..<n { po[i] = f(pa[i * ia], pb[i * ib]) }
+            }
+            po += n
+            var d = inner - 1
+            while d >= 0 {
+                index[d] += 1
+                offsetA += loops.stridesA[d]
+                offsetB += loops.stridesB[d]
+                if index[d] < loops.sizes[d] { break }
+                offsetA -= loops.stridesA[d] * loops.sizes[d]
+                offsetB -= loops.stridesB[d] * loops.sizes[d]
+                index[d] = 0
+                d -= 1
+            }
         }
     }
     return out
