@@ -23,14 +23,15 @@ public final class BatchNorm {
         guard case .batch(let crossRankSum) = pass.statistics else {
             return batchNormalized(x, mean: runningMean, variance: runningVariance, gamma: scale, beta: shift, epsilon: epsilon)
         }
-        let (mean, variance, count) = batchStatistics(x, acrossRanks: crossRankSum)
+        let (output, mean, variance, count) = batchNormalizedWithBatchStatistics(x, gamma: scale, beta: shift, epsilon: epsilon,
+                                                                                 acrossRanks: crossRankSum)
         // The running variance is the unbiased one, as in PyTorch.
         let unbiasing = count > 1 ? Float(count) / Float(count - 1) : 1
         for i in 0..<c {
             runningMean.data[i] = momentum * runningMean.data[i] + (1 - momentum) * mean.data[i]
             runningVariance.data[i] = momentum * runningVariance.data[i] + (1 - momentum) * variance.data[i] * unbiasing
         }
-        return batchNormalized(x, mean: mean, variance: variance, gamma: scale, beta: shift, epsilon: epsilon)
+        return output
     }
 }
 

@@ -38,13 +38,24 @@ public func elu(_ x: Tensor) -> Tensor {
     }
 }
 
-public func relu(_ x: Tensor) -> Tensor {
-    record(x.mapped { Swift.max($0, 0) }, "relu", [x]) { c in [c.gradient * c.inputs[0].mask { $0 > 0 }] }
-}
+public func relu(_ x: Tensor) -> Tensor { leakyRelu(x, slope: 0) }
 
 public func leakyRelu(_ x: Tensor, slope: Float = 0.2) -> Tensor {
-    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, "leakyRelu", [x]) { c in
-        [c.gradient * c.inputs[0].mapped { $0 > 0 ? 1 : slope }]
+    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, slope == 0 ? "relu" : "leakyRelu", [x]) { c in
+        [leakyReluGradient(c.gradient, input: c.inputs[0], slope: slope)]
+    }
+}
+
+/// g where x > 0, slope * g elsewhere: the backward pass of (leaky) ReLU as one op, so that a
+/// recorded backward pass (the gradient penalty's) keeps no mask tensor per activation. Linear
+/// in g; its derivative in x is zero almost everywhere.
+func leakyReluGradient(_ g: Tensor, input x: Tensor, slope: Float) -> Tensor {
+    precondition(g.shape == x.shape, "leakyReluGradient: gradient \(g.shape) for input \(x.shape).")
+    let out = Tensor(uninitialized: x.shape)
+    let (pg, px, po) = (g.data, x.data, out.data)
+    forEachChunk(x.count) { range in for i in range { po[i] = px[i] > 0 ? pg[i] : slope * pg[i] } }
+    return record(out, "leakyReluGradient", [g, x]) { c in
+        [c.needs[0] ? leakyReluGradient(c.gradient, input: c.inputs[1], slope: slope) : nil, nil]
     }
 }
 
