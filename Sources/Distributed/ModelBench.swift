@@ -60,9 +60,11 @@ func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, commun
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     if communicator.isRoot {
         let gflops = flops / median / 1e9
+        let peakFraction = gflops / (peakGflops * Double(threads * communicator.size))
+        let (rss, tensors) = (Double(usage.ru_maxrss) / 1024, Double(Storage.liveBytes.peak) / 1_048_576)
         printJSON([("images_per_s", Double(config.batch) / median), ("step_s", median), ("gflops", gflops),
-                       ("peak_fraction", gflops / (peakGflops * Double(threads * communicator.size))),
-                       ("step_gflop", flops / 1e9), ("peak_rss_mb", Double(usage.ru_maxrss) / 1024),
-                       ("batch", config.batch), ("ranks", communicator.size), ("threads", threads), ("steps", steps)])
+                   ("peak_fraction", peakFraction), ("step_gflop", flops / 1e9), ("peak_rss_mb", rss),
+                   ("peak_tensor_mb", tensors), ("batch", config.batch), ("ranks", communicator.size),
+                   ("threads", threads), ("steps", steps)])
     }
 }

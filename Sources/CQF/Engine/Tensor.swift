@@ -39,9 +39,12 @@ public final class Storage {
 /// A counter that several threads may move (storages are freed on whichever thread drops them).
 public final class AtomicCounter: @unchecked Sendable {
     private var value = 0
+    private var highest = 0
     private let lock = NSLock()
-    public func add(_ delta: Int) { lock.lock(); value += delta; lock.unlock() }
+    public func add(_ delta: Int) { lock.lock(); value += delta; highest = max(highest, value); lock.unlock() }
     public var current: Int { lock.lock(); defer { lock.unlock() }; return value }
+    /// The highest value so far.
+    public var peak: Int { lock.lock(); defer { lock.unlock() }; return highest }
 }
 
 public final class Tensor {
