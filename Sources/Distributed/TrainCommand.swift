@@ -37,8 +37,13 @@ let trainCommand = Command(
         let out = try arguments.string("out") ?? "runs/" + ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         let threads = try arguments.int("threads", range: 1...4096)
         let base = out + "/config.json"
-        if resume && !FileManager.default.fileExists(atPath: out + "/checkpoints/latest.safetensors") {
-            throw UsageError("train --resume: \(out)/checkpoints/latest.safetensors does not exist; start without --resume or pass the run's --out")
+        let latest = out + "/checkpoints/latest.safetensors"
+        if resume && !FileManager.default.fileExists(atPath: latest) {
+            throw UsageError("train --resume: \(latest) does not exist; start without --resume or pass the run's --out")
+        }
+        // A new run never overwrites an old one's checkpoints.
+        if !resume && FileManager.default.fileExists(atPath: latest) {
+            throw UsageError("train: \(out) already holds a run (\(latest)); pass --resume to continue it, or another --out")
         }
         let config = try arguments.config(base: resume ? base : nil, extra: debug ? debugOverrides : [])
         try arguments.finish()

@@ -117,6 +117,16 @@ final class MultiRankTests: XCTestCase {
         }
     }
 
+    func testANewRunNeverOverwritesAnOldOne() throws {
+        let old = try trainedRun("five steps, kept", ranks: nil, MultiRankTests.smallModel + ["--batch", "8", "--steps", "5"], keep: false)
+        let before = try Data(contentsOf: old.appendingPathComponent("checkpoints/latest.safetensors"))
+        let again = try run(["train", "--out", old.path, "--steps", "1"] + MultiRankTests.smallModel + ["--batch", "8"], ranks: nil, timeout: 60)
+        XCTAssertEqual(again.status, 2, again.standardError)
+        XCTAssertEqual(again.errorLines.count, 1, again.standardError)
+        XCTAssert(again.standardError.contains("--resume"), again.standardError)
+        XCTAssertEqual(try Data(contentsOf: old.appendingPathComponent("checkpoints/latest.safetensors")), before)
+    }
+
     // MARK: Running the executable
 
     struct Result {
@@ -144,8 +154,8 @@ final class MultiRankTests: XCTestCase {
         // Files, not pipes: a chatty run cannot block on a full pipe that nobody reads yet.
         let logs = try temporaryFolder()
         let (outPath, errPath) = (logs.appendingPathComponent("stdout"), logs.appendingPathComponent("stderr"))
-        FileManager.default.createFile(atPath: outPath.path, contents: nil)
-        FileManager.default.createFile(atPath: errPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outPath)
         process.standardError = try FileHandle(forWritingTo: errPath)
         try process.run()
