@@ -55,4 +55,23 @@ final class TrainingTests: XCTestCase {
             }
         }
     }
+
+    /// Stages follow the image size: 4 for 32 and 48 (tops at 4 and 6), 5 for 64 and 96.
+    func testEveryImageSizeTrains() throws {
+        for (size, widths) in [(48, "8,8,8,8"), (64, "8,8,8,8,8"), (96, "8,8,8,8,8")] {
+            let config = try Config.load(path: nil, overrides: [
+                ("image_size", "\(size)"), ("channels", "3"), ("batch", "2"), ("widths", widths), ("z", "2"), ("first", "4"),
+                ("nvp.filters", "4"), ("nvp.blocks", "1"), ("nvp.scales", "2"), ("disc_width", "4"), ("iaf", "true"),
+            ])
+            XCTAssertEqual(config.stageWidths.count, Config.stageCount(imageSize: size))
+            let model = CQFModel(config: config)
+            let step = TrainingStep(model: model, communicator: SingleProcess())
+            let x = Tensor(shape: [2, 3, size, size], repeating: 0.5)
+            let losses = step.run(x, step: 0, firstImage: 0)
+            XCTAssertEqual(losses.skipped, 0, "image size \(size)")
+            XCTAssert([losses.coverage, losses.quality, losses.discriminator].allSatisfy(\.isFinite), "image size \(size): \(losses)")
+            let sample = Recording.paused { model.generate(batch: 1, noise: StepNoise(seed: 0, step: 0, firstImage: 0)) }
+            XCTAssertEqual(sample.shape, [1, 3, size, size])
+        }
+    }
 }
