@@ -3,6 +3,7 @@
 // and moves the running averages; evaluation and generation use the running averages.
 
 public final class BatchNorm {
+    let name: String
     let gamma: Parameter, beta: Parameter
     let runningMean: Tensor, runningVariance: Tensor
     let epsilon: Float, momentum: Float
@@ -10,6 +11,7 @@ public final class BatchNorm {
     public init(_ parameters: ParameterSet, _ name: String, channels: Int, epsilon: Float, momentum: Float) {
         gamma = parameters.declare("\(name).weight", shape: [channels], values: Array(repeating: 1, count: channels))
         beta = parameters.declare("\(name).bias", shape: [channels], values: Array(repeating: 0, count: channels))
+        self.name = layerName(of: beta)
         runningMean = parameters.declareBuffer("\(name).running_mean", shape: [1, channels, 1, 1], value: 0)
         runningVariance = parameters.declareBuffer("\(name).running_var", shape: [1, channels, 1, 1], value: 1)
         self.epsilon = epsilon
@@ -17,6 +19,10 @@ public final class BatchNorm {
     }
 
     public func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {
+        FiniteCheck.within(name) { apply(x, pass) }
+    }
+
+    private func apply(_ x: Tensor, _ pass: FlowPass) -> Tensor {
         let c = gamma.count
         let (g, b) = pass.frozen ? (gamma.tensor.detached, beta.tensor.detached) : (gamma.tensor!, beta.tensor!)
         let (scale, shift) = (g.reshaped(to: [1, c, 1, 1]), b.reshaped(to: [1, c, 1, 1]))

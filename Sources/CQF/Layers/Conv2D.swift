@@ -3,6 +3,8 @@
 import Foundation
 
 public final class Conv2D {
+    /// The layer's full name ("encoder.stage0.block.conv1"), for --debug's messages.
+    public let name: String
     public let stride: Int, padding: Int
     let weight: Parameter      // (K, C, R, S): w itself, or v under weight norm
     let gain: Parameter?       // (K): g under weight norm
@@ -32,12 +34,22 @@ public final class Conv2D {
             gain = nil
         }
         bias = parameters.declare("\(name).bias", shape: [outChannels], values: zeroInitialised ? Array(repeating: 0, count: outChannels) : b)
+        self.name = layerName(of: bias)
     }
 
     /// y = conv(x, w) + bias. `frozen` uses the parameters' values only, so no gradient reaches them.
     public func callAsFunction(_ x: Tensor, frozen: Bool = false) -> Tensor {
+        FiniteCheck.within(name) { apply(x, frozen: frozen) }
+    }
+
+    private func apply(_ x: Tensor, frozen: Bool) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
         return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding)
     }
+}
+
+/// A layer's full name: its parameters' names without the last part ("decoder.output.bias" -> "decoder.output").
+func layerName(of parameter: Parameter) -> String {
+    parameter.name.split(separator: ".").dropLast().joined(separator: ".")
 }

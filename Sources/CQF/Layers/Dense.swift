@@ -1,6 +1,7 @@
 // A fully connected layer: (N, in) -> (N, out), y = x W^T + b, PyTorch's default initialisation.
 
 public final class Dense {
+    let name: String
     let weight: Parameter      // (out, in)
     let bias: Parameter        // (out)
 
@@ -8,9 +9,10 @@ public final class Dense {
         let bound = 1 / Float(inputs).squareRoot()
         weight = parameters.declare("\(name).weight", shape: [outputs, inputs], values: initializer.uniform(count: outputs * inputs, bound: bound))
         bias = parameters.declare("\(name).bias", shape: [outputs], values: initializer.uniform(count: outputs, bound: bound))
+        self.name = layerName(of: bias)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        matmul(x, weight.tensor, transposeB: true) + bias.tensor.reshaped(to: [1, bias.count])
+        FiniteCheck.within(name) { matmul(x, weight.tensor, transposeB: true) + bias.tensor.reshaped(to: [1, bias.count]) }
     }
 }
