@@ -32,6 +32,7 @@ struct Arguments {
         }
         let value = remaining[i + 1]
         remaining.removeSubrange(i...i + 1)
+        if remaining.contains("--\(name)") { throw UsageError("\(command): --\(name) is given more than once") }
         return value
     }
 
