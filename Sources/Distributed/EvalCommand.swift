@@ -34,7 +34,7 @@ let evalCommand = Command(
         _ = settings.apply()
         Convolutions.kernels = DNNLConvolution(threads: settings.threads)
         EngineThreads.count = settings.threads
-        let images = try openDataset(kind: try datasetKind(dataset ?? config.dataset), path: data ?? config.data, split: split)
+        let images = try openDataset(kind: try DatasetKind.named(dataset ?? config.dataset), path: data ?? config.data, split: split)
         let result = try model.evaluate(images, samples: samples ?? config.eval_k, limit: limit, batch: config.batch, communicator: communicator)
         if communicator.isRoot {
             let encoder = JSONEncoder()
@@ -58,11 +58,4 @@ func loadModel(checkpoint path: String) throws -> (CQFModel, Checkpoint) {
     try checkpoint.restore(parameterSets: model.networks.map { ($0.name + ".", $0.parameters, nil) },
                            buffers: model.networks.flatMap { $0.parameters.buffers })
     return (model, checkpoint)
-}
-
-func datasetKind(_ name: String) throws -> DatasetKind {
-    guard let kind = DatasetKind(rawValue: name) else {
-        throw UsageError("--dataset must be one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
-    }
-    return kind
 }

@@ -191,10 +191,10 @@ func formatDuration(_ seconds: Double) -> String {
 }
 
 extension DatasetKind {
-    /// The kind named by config field `dataset`, or an error listing the kinds.
-    static func named(_ name: String) throws -> DatasetKind {
+    /// The kind called `name` (config field `dataset`, or `--dataset`), or an error listing the kinds.
+    public static func named(_ name: String) throws -> DatasetKind {
         guard let kind = DatasetKind(rawValue: name) else {
-            throw ConfigError("config field dataset must be one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            throw ConfigError("dataset must be one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
         }
         return kind
     }
