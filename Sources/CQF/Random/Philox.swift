@@ -72,18 +72,8 @@ public struct Philox: Sendable {
     /// i % 4 of counter (i / 4, b, a).
     public func fillUniform(_ output: UnsafeMutablePointer<Float>, count: Int,
                             a: UInt64, b: UInt64, firstElement: Int = 0) {
-        precondition(b <= UInt64(UInt32.max), "Philox.fillUniform: b = \(b) must fit in 32 bits.")
-        precondition((firstElement + count) / 4 <= Int(UInt32.max), "Philox.fillUniform: \(firstElement + count) elements exceed 2^34.")
-        var i = 0
-        while i < count {
-            let element = firstElement + i
-            let words = block(a: a, b: b, blockIndex: element / 4)
-            var lane = element % 4
-            while lane < 4 && i < count {
-                output[i] = Philox.unitFloat(Philox.lane(words, lane))
-                lane += 1
-                i += 1
-            }
+        fill(output, count: count, a: a, b: b, firstElement: firstElement, "fillUniform") { w in
+            (Philox.unitFloat(w.0), Philox.unitFloat(w.1), Philox.unitFloat(w.2), Philox.unitFloat(w.3))
         }
     }
 
@@ -92,18 +82,27 @@ public struct Philox: Sendable {
     /// u1 is taken in (0, 1] so that log(u1) is finite.
     public func fillNormal(_ output: UnsafeMutablePointer<Float>, count: Int,
                            a: UInt64, b: UInt64, firstElement: Int = 0) {
-        precondition(b <= UInt64(UInt32.max), "Philox.fillNormal: b = \(b) must fit in 32 bits.")
-        precondition((firstElement + count) / 4 <= Int(UInt32.max), "Philox.fillNormal: \(firstElement + count) elements exceed 2^34.")
+        fill(output, count: count, a: a, b: b, firstElement: firstElement, "fillNormal") { w in
+            let (n0, n1) = Philox.boxMuller(w.0, w.1)
+            let (n2, n3) = Philox.boxMuller(w.2, w.3)
+            return (n0, n1, n2, n3)
+        }
+    }
+
+    /// Element i (counting from `firstElement`) is value i % 4 of `values` applied to the block
+    /// of counter (i / 4, b, a), so a fill may start anywhere within a block.
+    @inline(__always)
+    private func fill(_ output: UnsafeMutablePointer<Float>, count: Int, a: UInt64, b: UInt64, firstElement: Int,
+                      _ name: String, _ values: ((UInt32, UInt32, UInt32, UInt32)) -> (Float, Float, Float, Float)) {
+        precondition(b <= UInt64(UInt32.max), "Philox.\(name): b = \(b) must fit in 32 bits.")
+        precondition((firstElement + count) / 4 <= Int(UInt32.max), "Philox.\(name): \(firstElement + count) elements exceed 2^34.")
         var i = 0
         while i < count {
             let element = firstElement + i
-            let w = block(a: a, b: b, blockIndex: element / 4)
-            let (n0, n1) = Philox.boxMuller(w.0, w.1)
-            let (n2, n3) = Philox.boxMuller(w.2, w.3)
-            let normals = (n0, n1, n2, n3)
+            let block = values(block(a: a, b: b, blockIndex: element / 4))
             var lane = element % 4
             while lane < 4 && i < count {
-                output[i] = Philox.lane(normals, lane)
+                output[i] = Philox.lane(block, lane)
                 lane += 1
                 i += 1
             }

@@ -57,6 +57,23 @@ struct BroadcastLoops {
         }
         while sizes.count < 2 { sizes.insert(1, at: 0); stridesA.insert(0, at: 0); stridesB.insert(0, at: 0) }
     }
+
+    /// Moves `index` over the outer dimensions (all but the innermost) to the next run, like an
+    /// odometer, keeping the two operands' offsets in step.
+    @inline(__always)
+    func advance(_ index: inout [Int], _ offsetA: inout Int, _ offsetB: inout Int) {
+        var d = sizes.count - 2
+        while d >= 0 {
+            index[d] += 1
+            offsetA += stridesA[d]
+            offsetB += stridesB[d]
+            if index[d] < sizes[d] { return }
+            offsetA -= stridesA[d] * sizes[d]
+            offsetB -= stridesB[d] * sizes[d]
+            index[d] = 0
+            d -= 1
+        }
+    }
 }
 
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape. The innermost run is one of three
@@ -95,17 +112,7 @@ func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Ten
                 for i in 0..<n { po[i] = f(pa[i * ia], pb[i * ib]) }
             }
             po += n
-            var d = inner - 1
-            while d >= 0 {
-                index[d] += 1
-                offsetA += loops.stridesA[d]
-                offsetB += loops.stridesB[d]
-                if index[d] < loops.sizes[d] { break }
-                offsetA -= loops.stridesA[d] * loops.sizes[d]
-                offsetB -= loops.stridesB[d] * loops.sizes[d]
-                index[d] = 0
-                d -= 1
-            }
+            loops.advance(&index, &offsetA, &offsetB)
         }
     }
     return out

@@ -49,25 +49,16 @@ extension Tensor {
         let accumulator = UnsafeMutablePointer<Double>.allocate(capacity: out.count)
         defer { accumulator.deallocate() }
         accumulator.initialize(repeating: 0, count: out.count)
-        var src = UnsafePointer(data)
         var index = [Int](repeating: 0, count: inner)
-        var target = 0
+        var (source, target) = (0, 0)
         for _ in 0..<count / n {
+            let src = UnsafePointer(data) + source
             if reducing {
                 accumulator[target] += Double(contiguousSum(src, n))
             } else {
                 for i in 0..<n { accumulator[target + i] += Double(src[i]) }
             }
-            src += n
-            var d = inner - 1
-            while d >= 0 {
-                index[d] += 1
-                target += loops.stridesB[d]
-                if index[d] < loops.sizes[d] { break }
-                target -= loops.stridesB[d] * loops.sizes[d]
-                index[d] = 0
-                d -= 1
-            }
+            loops.advance(&index, &source, &target)
         }
         for i in 0..<out.count { out.data[i] = Float(accumulator[i]) }
         return record(out, "sum", [self]) { c in [c.gradient.broadcast(to: c.inputs[0].shape)] }
