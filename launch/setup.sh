@@ -1,8 +1,10 @@
 #!/bin/bash
 # Installs, with Debian's apt, everything the project needs to build, test and train:
 # Open MPI, OpenBLAS, oneDNN, the image codecs and LMDB, pkg-config and the Fashion-MNIST
-# package that `Distributed train` uses when given no data. With --slurm it adds Slurm and munge
-# for the single-node Slurm test (launch/ci/slurm-test.sh). Run as root; safe to run again.
+# package that `Distributed train` uses when given no data. With --slurm (the CI tests) it adds
+# Slurm and munge for the single-node Slurm test (launch/ci/slurm-test.sh), and iproute2, iptables,
+# gcc and libnetfilter-queue-dev for the simulated cluster (launch/ci/netns-cluster-test.sh).
+# Run as root; safe to run again.
 #
 #   sudo launch/setup.sh [--slurm]
 #
@@ -12,7 +14,7 @@ set -euo pipefail
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev liblmdb-dev libwebp-dev libpng-dev
           libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist)
 case "${1:-}" in
-    --slurm) packages+=(slurm-wlm munge) ;;
+    --slurm) packages+=(slurm-wlm munge iproute2 iptables gcc libnetfilter-queue-dev) ;;
     "") ;;
     *) echo "usage: $0 [--slurm]" >&2; exit 2 ;;
 esac

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every test of the project, from a fresh Debian machine: installs what is missing (as root),
 # builds in release mode, runs the XCTest suites (engine, model, data, IO, the CLI under
-# mpirun), then the fault tests under mpirun and the Slurm signal-and-requeue test.
+# mpirun), then the fault tests under mpirun, the Slurm signal-and-requeue test and the simulated
+# three-node cluster (network namespaces: TCP between nodes, node loss, a slow and lossy link).
 #
 #   bash launch/test.sh
 set -euo pipefail
@@ -21,4 +22,8 @@ status=0
 bash launch/ci/slurm-test.sh bash launch/ci/slurm-requeue-test.sh .build/release/Distributed || status=$?
 if (( status == 77 )); then echo "test: the Slurm test was skipped (reason above)"
 elif (( status != 0 )); then echo "test: the Slurm test failed" >&2; exit "$status"; fi
+status=0
+bash launch/ci/netns-cluster-test.sh .build/release/Distributed || status=$?
+if (( status == 77 )); then echo "test: the simulated-cluster test was skipped (reason above)"
+elif (( status != 0 )); then echo "test: the simulated-cluster test failed" >&2; exit "$status"; fi
 echo "test: all tests passed"
