@@ -45,7 +45,8 @@ missing=()
 for command in ip unshare mpirun python3 iptables gcc; do command -v "$command" >/dev/null || missing+=("$command"); done
 [[ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ]] || missing+=(libnetfilter-queue-dev)
 (( ${#missing[@]} == 0 )) || skip "missing ${missing[*]}: sudo launch/setup.sh --slurm installs them"
-# One run at a time: another would share the namespace names.
+# One run at a time: another would share the namespace names. (The processes started on the nodes
+# do not inherit the lock, so what a killed run leaves running cannot hold it.)
 exec 9>/tmp/cqfnet-cluster-test.lock
 flock -n 9 || skip "another netns-cluster-test.sh is running (it holds /tmp/cqfnet-cluster-test.lock)"
 
@@ -104,7 +105,6 @@ build_cluster() {
     done
 }
 if ! build_cluster 2>"$work/setup.err"; then
-    failed=0 # nothing ran: keep no logs
     skip "could not build the namespaces here (they need CAP_NET_ADMIN and CAP_SYS_ADMIN): $(head -3 "$work/setup.err" | tr '\n' ' ')"
 fi
 if ! ip netns exec $prefix-node2 iptables -A INPUT -i eth0 -j NFQUEUE --queue-num 7 --queue-bypass 2>"$work/setup.err"; then
@@ -113,11 +113,12 @@ fi
 ip netns exec $prefix-node2 iptables -F INPUT
 echo "cluster: $prefix-node1..3 at $subnet.1-3 on a bridge in $switch; Open MPI over TCP, daemons through $(basename "$agent")"
 
-# Runs a command in node $1's namespace with the node's own hostname.
+# Runs a command in node $1's namespace with the node's own hostname, in place of the calling
+# shell: call it in the background (`on_node 1 mpirun ... &`), and $! is the command's own PID.
 on_node() {
     local node=$prefix-node$1
     shift
-    ip netns exec "$node" unshare --uts sh -c 'hostname "$1" && shift && exec "$@"' on_node "$node" "$@"
+    exec ip netns exec "$node" unshare --uts sh -c 'hostname "$1" && shift && exec "$@"' on_node "$node" "$@" 9>&-
 }
 # Starts `Distributed train ARGS` in the background under mpirun, which runs on node 1, with one
 # rank on each node of the comma-separated list $2 (rank 0 on the first); the log goes to $1.
@@ -212,7 +213,7 @@ logged_steps() { [[ -f $1/metrics.jsonl ]] && sed -n 's/.*"step": *\([0-9]*\).*/
 
 parameters() {
     local single=$work/single cluster=$work/cluster started comparison
-    if ! "$executable" train --out "$single" --steps 3 "${model[@]}" >"$work/single.log" 2>&1; then
+    if ! timeout -k 10 240 "$executable" train --out "$single" --steps 3 "${model[@]}" >"$work/single.log" 2>&1; then
         result parameters "the single process failed: $(tail -3 "$work/single.log" | tr '\n' ' ')"; return
     fi
     started=$EPOCHREALTIME
@@ -236,7 +237,7 @@ lossy_link() {
     # Everything node 2 receives goes through the queue; --queue-bypass lets packets through while
     # no program listens.
     ip netns exec $prefix-node2 iptables -A INPUT -i eth0 -j NFQUEUE --queue-num 7 --queue-bypass
-    ip netns exec $prefix-node2 "$work/link-faults" 7 "$delay_ms" "$loss" >"$work/link-faults.log" 2>&1 &
+    ip netns exec $prefix-node2 "$work/link-faults" 7 "$delay_ms" "$loss" >"$work/link-faults.log" 2>&1 9>&- &
     faults_pid=$!
     sleep 0.5
     started=$EPOCHREALTIME
@@ -281,7 +282,7 @@ node_loss() {
     if (( left == 0 )); then left="nothing was left running on node 3"; else left="$left process(es) left on node 3, killed"; fi
     (( status != 124 )) || { result node-loss "still running 60 s after node 3 was cut off: $(tail -3 "$log" | tr '\n' ' ')"; return; }
     (( status != 0 )) || { result node-loss "mpirun exited 0 after node 3 was cut off"; return; }
-    message=$(grep -E "$subnet\.3\b|$prefix-node3|rank 2\b" "$log" | grep -v "^step " | head -1)
+    message=$(grep -E "${subnet//./\\.}\.3\b|$prefix-node3|rank 2\b" "$log" | grep -v "^step " | head -1)
     [[ -n $message ]] || { result node-loss "no message names node 3 or rank 2: $(tail -8 "$log" | tr '\n' ' ')"; return; }
     echo "node-loss: the job ended ${seconds} s after the cut with status $status: $(echo "$message" | sed 's/^ *//') ($subnet.3 is $prefix-node3; $left)"
 
