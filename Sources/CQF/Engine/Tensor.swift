@@ -12,21 +12,19 @@ public final class Storage {
     public init(count: Int) {
         _ = Storage.keepFreedMemory
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = BufferPool.allocate(bytes: count * 4).bindMemory(to: Float.self, capacity: max(count, 1))
         Storage.liveBytes.add(count * 4)
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: count * 4)
         Storage.liveBytes.add(-count * 4)
     }
 
-    /// A training step frees and reallocates the same large buffers every time. Left to its
-    /// defaults, glibc serves big buffers with mmap and hands freed heap back to the kernel,
-    /// which then zeroes fresh pages for the next step: a quarter of a step's time, measured.
-    /// So: no mmap (M_MMAP_MAX = 0) and no trimming (M_TRIM_THRESHOLD = -1); the heap stays at
-    /// its peak, which the next step needs again anyway.
+    /// The small buffers (below `BufferPool.threshold`) and everything else malloc'd in the
+    /// process (oneDNN's scratchpads among them) stay in glibc's heap without trimming
+    /// (M_TRIM_THRESHOLD = -1) or mmap (M_MMAP_MAX = 0): freed memory is reused by the next step
+    /// instead of being handed back to the kernel, which would zero it again.
     private static let keepFreedMemory: Void = {
         _ = mallopt(-4 /* M_MMAP_MAX */, 0)
         _ = mallopt(-1 /* M_TRIM_THRESHOLD */, -1)

@@ -114,6 +114,8 @@ public final class Trainer {
             }
             if communicator.isRoot && nextStep % config.sample_every == 0 {
                 try model.writeSampleGrid(path: options.out + "/samples/step-\(nextStep).png", seed: config.seed)
+                // The grid's batch has sizes of its own: their buffers should not stay beside the step's.
+                BufferPool.trim()
             }
             if options.stopRequested() {
                 try saveCheckpoint()

@@ -46,6 +46,34 @@ final class MemoryTests: XCTestCase {
         print("MemoryTests: live tensor bytes \(liveAt20) -> \(liveAt200), resident \(residentAt20 >> 10) KB -> \(residentAt200 >> 10) KB")
     }
 
+    /// A recorded graph keeps only the values its backward rules read: a chain of additions and
+    /// products by constants keeps none of its activations, exp keeps its output (its own
+    /// derivative), a convolution with a constant weight keeps nothing of its input. The
+    /// gradients through them stay right.
+    func testGraphKeepsOnlyWhatBackwardRulesRead() {
+        var random = TestRandom(seed: 3)
+        let x = random.tensor([4, 8, 32, 32]).requiringGrad()
+        let activation = x.count * 4
+        let weight = random.tensor([8, 8, 3, 3], in: -0.1...0.1)
+
+        var before = Storage.liveBytes.current
+        let affine = (((x + 1) * 3 - 2) * 0.5).sum()
+        XCTAssertLessThan(Storage.liveBytes.current - before, 1024, "the affine chain kept an activation")
+        XCTAssertEqual(grad(of: affine, wrt: [x])[0].array, Array(repeating: 1.5, count: x.count))
+
+        before = Storage.liveBytes.current
+        let exponential = exp(x).sum()
+        XCTAssertEqual(Storage.liveBytes.current - before, activation + 4, "exp should keep its output alone")
+        XCTAssertEqual(grad(of: exponential, wrt: [x])[0].array, x.array.map { Foundation.exp($0) })
+
+        before = Storage.liveBytes.current
+        let convolved = conv2d(x, weight, padding: 1).sum()
+        XCTAssertLessThan(Storage.liveBytes.current - before, 1024, "a convolution by a constant kept its input's copy")
+        let expected = conv2dInputGradient(Tensor(shape: [4, 8, 32, 32], repeating: 1), weight,
+                                           geometry: convGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1))
+        XCTAssertEqual(grad(of: convolved, wrt: [x])[0].array, expected.array)
+    }
+
     /// The process's resident set: the second field of /proc/self/statm, in pages.
     func residentBytes() throws -> Int {
         let text = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)

@@ -2,33 +2,33 @@
 // operand are summed back to its own shape.
 
 public func + (a: Tensor, b: Tensor) -> Tensor {
-    record(broadcastMap(a, b, +), "add", [a, b]) { c in
-        [c.needs[0] ? c.gradient.summed(to: a.shape) : nil, c.needs[1] ? c.gradient.summed(to: b.shape) : nil]
+    record(broadcastMap(a, b, +), "add", [a, b], uses: [[], []]) { c in
+        [c.needs[0] ? c.gradient.summed(to: c.shapes[0]) : nil, c.needs[1] ? c.gradient.summed(to: c.shapes[1]) : nil]
     }
 }
 
 public func - (a: Tensor, b: Tensor) -> Tensor {
-    record(broadcastMap(a, b, -), "subtract", [a, b]) { c in
-        [c.needs[0] ? c.gradient.summed(to: a.shape) : nil, c.needs[1] ? (-c.gradient).summed(to: b.shape) : nil]
+    record(broadcastMap(a, b, -), "subtract", [a, b], uses: [[], []]) { c in
+        [c.needs[0] ? c.gradient.summed(to: c.shapes[0]) : nil, c.needs[1] ? (-c.gradient).summed(to: c.shapes[1]) : nil]
     }
 }
 
 public func * (a: Tensor, b: Tensor) -> Tensor {
-    record(broadcastMap(a, b, *), "multiply", [a, b]) { c in
-        [c.needs[0] ? (c.gradient * c.inputs[1]).summed(to: a.shape) : nil,
-         c.needs[1] ? (c.gradient * c.inputs[0]).summed(to: b.shape) : nil]
+    record(broadcastMap(a, b, *), "multiply", [a, b], uses: [[.input(1)], [.input(0)]]) { c in
+        [c.needs[0] ? (c.gradient * c.input(1)).summed(to: c.shapes[0]) : nil,
+         c.needs[1] ? (c.gradient * c.input(0)).summed(to: c.shapes[1]) : nil]
     }
 }
 
 public func / (a: Tensor, b: Tensor) -> Tensor {
-    record(broadcastMap(a, b, /), "divide", [a, b]) { c in
-        [c.needs[0] ? (c.gradient / c.inputs[1]).summed(to: a.shape) : nil,
-         c.needs[1] ? (-(c.gradient * c.output) / c.inputs[1]).summed(to: b.shape) : nil]
+    record(broadcastMap(a, b, /), "divide", [a, b], uses: [[.input(1)], [.input(1), .output]]) { c in
+        [c.needs[0] ? (c.gradient / c.input(1)).summed(to: c.shapes[0]) : nil,
+         c.needs[1] ? (-(c.gradient * c.output) / c.input(1)).summed(to: c.shapes[1]) : nil]
     }
 }
 
 public prefix func - (a: Tensor) -> Tensor {
-    record(a.mapped { -$0 }, "negate", [a]) { c in [-c.gradient] }
+    record(a.mapped { -$0 }, "negate", [a], uses: [[]]) { c in [-c.gradient] }
 }
 
 public func + (a: Tensor, s: Float) -> Tensor { a + Tensor(s) }
@@ -42,10 +42,10 @@ public func / (s: Float, a: Tensor) -> Tensor { Tensor(s) / a }
 
 /// The larger of `a` and `b` elementwise; the gradient goes to `a` where `a >= b`.
 public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    record(broadcastMap(a, b, { Swift.max($0, $1) }), "maximum", [a, b]) { c in
-        let takesA = broadcastMap(c.inputs[0], c.inputs[1]) { $0 >= $1 ? 1 : 0 }
-        return [c.needs[0] ? (c.gradient * takesA).summed(to: a.shape) : nil,
-                c.needs[1] ? (c.gradient * (1 - takesA)).summed(to: b.shape) : nil]
+    record(broadcastMap(a, b, { Swift.max($0, $1) }), "maximum", [a, b], uses: [[.input(0), .input(1)], [.input(0), .input(1)]]) { c in
+        let takesA = broadcastMap(c.input(0), c.input(1)) { $0 >= $1 ? 1 : 0 }
+        return [c.needs[0] ? (c.gradient * takesA).summed(to: c.shapes[0]) : nil,
+                c.needs[1] ? (c.gradient * (1 - takesA)).summed(to: c.shapes[1]) : nil]
     }
 }
 

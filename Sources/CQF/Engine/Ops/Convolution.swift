@@ -19,9 +19,9 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
     let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
-    return record(out, "conv2d", [x, w]) { c in
-        [c.needs[0] ? conv2dInputGradient(c.gradient, c.inputs[1], geometry: g) : nil,
-         c.needs[1] ? conv2dWeightGradient(c.inputs[0], c.gradient, geometry: g) : nil]
+    return record(out, "conv2d", [x, w], uses: [[.input(1)], [.input(0)]]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil]
     }
 }
 
@@ -37,10 +37,10 @@ public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padd
         let (p, b) = (out.data + (n * g.outChannels + k) * plane, bias.data[k])
         for i in 0..<plane { p[i] += b }
     } }
-    return record(out, "conv2d+bias", [x, w, bias]) { c in
-        [c.needs[0] ? conv2dInputGradient(c.gradient, c.inputs[1], geometry: g) : nil,
-         c.needs[1] ? conv2dWeightGradient(c.inputs[0], c.gradient, geometry: g) : nil,
-         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.inputs[2].shape) : nil]
+    return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil,
+         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.shapes[2]) : nil]
     }
 }
 
@@ -49,9 +49,9 @@ public func conv2dInputGradient(_ dy: Tensor, _ w: Tensor, geometry g: ConvGeome
     let out = Tensor(uninitialized: [g.batch, g.inChannels, g.height, g.width])
     Convolutions.kernels.inputGradient(g, outputGradient: dy.data, weight: w.data, inputGradient: out.data)
     // <h, T(dy, w)> = <dy, conv(h, w)>
-    return record(out, "conv2dInputGradient", [dy, w]) { c in
-        [c.needs[0] ? conv2d(c.gradient, c.inputs[1], stride: g.stride, padding: g.padding) : nil,
-         c.needs[1] ? conv2dWeightGradient(c.gradient, c.inputs[0], geometry: g) : nil]
+    return record(out, "conv2dInputGradient", [dy, w], uses: [[.input(1)], [.input(0)]]) { c in
+        [c.needs[0] ? conv2d(c.gradient, c.input(1), stride: g.stride, padding: g.padding) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.gradient, c.input(0), geometry: g) : nil]
     }
 }
 
@@ -60,8 +60,8 @@ public func conv2dWeightGradient(_ x: Tensor, _ dy: Tensor, geometry g: ConvGeom
     let out = Tensor(uninitialized: [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth])
     Convolutions.kernels.weightGradient(g, input: x.data, outputGradient: dy.data, weightGradient: out.data)
     // <k, W(x, dy)> = <dy, conv(x, k)>
-    return record(out, "conv2dWeightGradient", [x, dy]) { c in
-        [c.needs[0] ? conv2dInputGradient(c.inputs[1], c.gradient, geometry: g) : nil,
-         c.needs[1] ? conv2d(c.inputs[0], c.gradient, stride: g.stride, padding: g.padding) : nil]
+    return record(out, "conv2dWeightGradient", [x, dy], uses: [[.input(1)], [.input(0)]]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.input(1), c.gradient, geometry: g) : nil,
+         c.needs[1] ? conv2d(c.input(0), c.gradient, stride: g.stride, padding: g.padding) : nil]
     }
 }

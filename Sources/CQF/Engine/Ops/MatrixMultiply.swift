@@ -12,14 +12,14 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), 1, a.data, Int32(a.shape[1]), b.data, Int32(b.shape[1]),
                 0, out.data, Int32(n))
-    return record(out, "matmul", [a, b]) { c in
-        let (a, b, g) = (c.inputs[0], c.inputs[1], c.gradient)
+    return record(out, "matmul", [a, b], uses: [[.input(1)], [.input(0)]]) { c in
+        let g = c.gradient
         let da = !c.needs[0] ? nil
-            : transposeA ? matmul(b, g, transposeA: transposeB, transposeB: true)
-            : matmul(g, b, transposeA: false, transposeB: !transposeB)
+            : transposeA ? matmul(c.input(1), g, transposeA: transposeB, transposeB: true)
+            : matmul(g, c.input(1), transposeA: false, transposeB: !transposeB)
         let db = !c.needs[1] ? nil
-            : transposeB ? matmul(g, a, transposeA: true, transposeB: transposeA)
-            : matmul(a, g, transposeA: !transposeA, transposeB: false)
+            : transposeB ? matmul(g, c.input(0), transposeA: true, transposeB: transposeA)
+            : matmul(c.input(0), g, transposeA: !transposeA, transposeB: false)
         return [da, db]
     }
 }

@@ -11,7 +11,7 @@ public func summedAcrossRanks(_ x: Tensor, _ sum: @escaping CrossRankSum) -> Ten
     let out = Tensor(uninitialized: x.shape)
     out.data.update(from: x.data, count: x.count)
     sum(UnsafeMutableBufferPointer(start: out.data, count: out.count))
-    return record(out, "summedAcrossRanks", [x]) { c in [summedAcrossRanks(c.gradient, sum)] }
+    return record(out, "summedAcrossRanks", [x], uses: [[]]) { c in [summedAcrossRanks(c.gradient, sum)] }
 }
 
 /// The batch mean and (biased) variance per channel of an (N, C, H, W) input, each (1, C, 1, 1),
@@ -44,8 +44,8 @@ public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta:
         let (mean, variance, count) = batchStatistics(x, acrossRanks: sum)
         return (mean, variance, count, batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon))
     }
-    let recorded = record(output, "batchNorm", [x, gamma, beta]) { c in
-        let (x, gamma, beta, g) = (c.inputs[0], c.inputs[1], c.inputs[2], c.gradient)
+    let recorded = record(output, "batchNorm", [x, gamma, beta], uses: [[.input(0), .input(1), .input(2)], [.input(0), .input(2)], [.input(0), .input(1)]]) { c in
+        let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
         if Recording.isOn {
             let (m, v, _) = batchStatistics(x, acrossRanks: sum)
             let y = batchNormalized(x, mean: m, variance: v, gamma: gamma, beta: beta, epsilon: epsilon)

@@ -35,7 +35,7 @@ extension Tensor {
     public func broadcast(to target: [Int]) -> Tensor {
         if shape == target { return self }
         let out = broadcastMap(Tensor(shape: target, repeating: 0), self) { _, v in v }
-        return record(out, "broadcast", [self]) { c in [c.gradient.summed(to: c.inputs[0].shape)] }
+        return record(out, "broadcast", [self], uses: [[]]) { c in [c.gradient.summed(to: c.shapes[0])] }
     }
 
     /// Sum to `kept` (same rank, 1 on the summed dimensions). Runs along a summed innermost
@@ -61,7 +61,7 @@ extension Tensor {
             loops.advance(&index, &source, &target)
         }
         for i in 0..<out.count { out.data[i] = Float(accumulator[i]) }
-        return record(out, "sum", [self]) { c in [c.gradient.broadcast(to: c.inputs[0].shape)] }
+        return record(out, "sum", [self], uses: [[]]) { c in [c.gradient.broadcast(to: c.shapes[0])] }
     }
 }
 

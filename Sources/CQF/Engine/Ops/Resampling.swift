@@ -15,7 +15,7 @@ public func upsample2x(_ x: Tensor) -> Tensor {
             dst[(2 * i + 1) * 2 * w + 2 * j + 1] = v
         } }
     }
-    return record(out, "upsample2x", [x]) { c in [sumPool2x2(c.gradient)] }
+    return record(out, "upsample2x", [x], uses: [[]]) { c in [sumPool2x2(c.gradient)] }
 }
 
 /// (N, C, H, W) -> (N, C, H/2, W/2), each output the sum of a 2x2 block.
@@ -30,7 +30,7 @@ public func sumPool2x2(_ x: Tensor) -> Tensor {
                 + src[(2 * i + 1) * 2 * w + 2 * j] + src[(2 * i + 1) * 2 * w + 2 * j + 1]
         } }
     }
-    return record(out, "sumPool2x2", [x]) { c in [upsample2x(c.gradient)] }
+    return record(out, "sumPool2x2", [x], uses: [[]]) { c in [upsample2x(c.gradient)] }
 }
 
 /// The 2x2 mean pool of the discriminator's residual blocks.

@@ -7,7 +7,7 @@ extension Tensor {
         precondition(newShape.reduce(1, *) == count, "Cannot reshape \(shape) to \(newShape).")
         if newShape == shape { return self }
         let view = Tensor(shape: newShape, storage: storage, offset: offset)
-        return record(view, "reshape", [self]) { c in [c.gradient.reshaped(to: c.inputs[0].shape)] }
+        return record(view, "reshape", [self], uses: [[]]) { c in [c.gradient.reshaped(to: c.shapes[0])] }
     }
 
     /// (N, C, ...) -> (N, C*...)
@@ -22,7 +22,7 @@ extension Tensor {
         for i in 0..<n {
             (out.data + i * range.count * plane).update(from: data + (i * c + range.lowerBound) * plane, count: range.count * plane)
         }
-        return record(out, "channels", [self]) { ctx in
+        return record(out, "channels", [self], uses: [[]]) { ctx in
             [ctx.gradient.paddingChannels(before: range.lowerBound, after: c - range.upperBound)]
         }
     }
@@ -35,7 +35,7 @@ extension Tensor {
         for i in 0..<n {
             (out.data + (i * total + before) * plane).update(from: data + i * c * plane, count: c * plane)
         }
-        return record(out, "paddingChannels", [self]) { ctx in [ctx.gradient.channels(before..<before + c)] }
+        return record(out, "paddingChannels", [self], uses: [[]]) { ctx in [ctx.gradient.channels(before..<before + c)] }
     }
 }
 
@@ -55,7 +55,7 @@ public func concatChannels(_ parts: [Tensor]) -> Tensor {
         }
         start += width
     }
-    return record(out, "concatChannels", parts) { c in
+    return record(out, "concatChannels", parts, uses: parts.map { _ in [] }) { c in
         var begin = 0
         return widths.enumerated().map { i, width in
             defer { begin += width }
@@ -70,7 +70,7 @@ public func squeeze2x2(_ x: Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let out = Tensor(uninitialized: [n, 4 * c, h / 2, w / 2])
     permuteSqueeze(big: x.data, small: out.data, n: n, c: c, h: h, w: w, toSmall: true)
-    return record(out, "squeeze2x2", [x]) { ctx in [unsqueeze2x2(ctx.gradient)] }
+    return record(out, "squeeze2x2", [x], uses: [[]]) { ctx in [unsqueeze2x2(ctx.gradient)] }
 }
 
 /// Depth-to-space, the inverse of `squeeze2x2`: (N, 4C, H, W) -> (N, C, 2H, 2W).
@@ -79,7 +79,7 @@ public func unsqueeze2x2(_ x: Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1] / 4, x.shape[2] * 2, x.shape[3] * 2)
     let out = Tensor(uninitialized: [n, c, h, w])
     permuteSqueeze(big: out.data, small: x.data, n: n, c: c, h: h, w: w, toSmall: false)
-    return record(out, "unsqueeze2x2", [x]) { ctx in [squeeze2x2(ctx.gradient)] }
+    return record(out, "unsqueeze2x2", [x], uses: [[]]) { ctx in [squeeze2x2(ctx.gradient)] }
 }
 
 /// Copies between the (N, C, H, W) and (N, 4C, H/2, W/2) arrangements, in the direction asked.

@@ -3,15 +3,15 @@
 import Foundation
 
 public func exp(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.exp($0) }, "exp", [x]) { c in [c.gradient * c.output] }
+    record(x.mapped { Foundation.exp($0) }, "exp", [x], uses: [[.output]]) { c in [c.gradient * c.output] }
 }
 
 public func log(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.log($0) }, "log", [x]) { c in [c.gradient / c.inputs[0]] }
+    record(x.mapped { Foundation.log($0) }, "log", [x], uses: [[.input(0)]]) { c in [c.gradient / c.input(0)] }
 }
 
 public func tanh(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.tanh($0) }, "tanh", [x]) { c in [c.gradient * (1 - square(c.output))] }
+    record(x.mapped { Foundation.tanh($0) }, "tanh", [x], uses: [[.output]]) { c in [c.gradient * (1 - square(c.output))] }
 }
 
 @inline(__always)
@@ -20,20 +20,20 @@ func sigmoidValue(_ x: Float) -> Float {
 }
 
 public func sigmoid(_ x: Tensor) -> Tensor {
-    record(x.mapped(sigmoidValue), "sigmoid", [x]) { c in [c.gradient * c.output * (1 - c.output)] }
+    record(x.mapped(sigmoidValue), "sigmoid", [x], uses: [[.output]]) { c in [c.gradient * c.output * (1 - c.output)] }
 }
 
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that large |x| neither overflows nor rounds to 0.
 public func softplus(_ x: Tensor) -> Tensor {
-    record(x.mapped { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, "softplus", [x]) { c in
-        [c.gradient * sigmoid(c.inputs[0])]
+    record(x.mapped { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, "softplus", [x], uses: [[.input(0)]]) { c in
+        [c.gradient * sigmoid(c.input(0))]
     }
 }
 
 /// x for x > 0, e^x - 1 otherwise; its derivative there is elu(x) + 1.
 public func elu(_ x: Tensor) -> Tensor {
-    record(x.mapped { $0 > 0 ? $0 : Foundation.expm1($0) }, "elu", [x]) { c in
-        let positive = c.inputs[0].mask { $0 > 0 }
+    record(x.mapped { $0 > 0 ? $0 : Foundation.expm1($0) }, "elu", [x], uses: [[.input(0), .output]]) { c in
+        let positive = c.input(0).mask { $0 > 0 }
         return [c.gradient * (positive + (1 - positive) * (c.output + 1))]
     }
 }
@@ -41,8 +41,8 @@ public func elu(_ x: Tensor) -> Tensor {
 public func relu(_ x: Tensor) -> Tensor { leakyRelu(x, slope: 0) }
 
 public func leakyRelu(_ x: Tensor, slope: Float = 0.2) -> Tensor {
-    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, slope == 0 ? "relu" : "leakyRelu", [x]) { c in
-        [leakyReluGradient(c.gradient, input: c.inputs[0], slope: slope)]
+    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, slope == 0 ? "relu" : "leakyRelu", [x], uses: [[.input(0)]]) { c in
+        [leakyReluGradient(c.gradient, input: c.input(0), slope: slope)]
     }
 }
 
@@ -54,21 +54,21 @@ func leakyReluGradient(_ g: Tensor, input x: Tensor, slope: Float) -> Tensor {
     let out = Tensor(uninitialized: x.shape)
     let (pg, px, po) = (g.data, x.data, out.data)
     forEachChunk(x.count) { range in for i in range { po[i] = px[i] > 0 ? pg[i] : slope * pg[i] } }
-    return record(out, "leakyReluGradient", [g, x]) { c in
-        [c.needs[0] ? leakyReluGradient(c.gradient, input: c.inputs[1], slope: slope) : nil, nil]
+    return record(out, "leakyReluGradient", [g, x], uses: [[.input(1)], []]) { c in
+        [c.needs[0] ? leakyReluGradient(c.gradient, input: c.input(1), slope: slope) : nil, nil]
     }
 }
 
 public func square(_ x: Tensor) -> Tensor {
-    record(x.mapped { $0 * $0 }, "square", [x]) { c in [c.gradient * c.inputs[0] * 2] }
+    record(x.mapped { $0 * $0 }, "square", [x], uses: [[.input(0)]]) { c in [c.gradient * c.input(0) * 2] }
 }
 
 public func sqrt(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.sqrt($0) }, "sqrt", [x]) { c in [c.gradient / (c.output * 2)] }
+    record(x.mapped { Foundation.sqrt($0) }, "sqrt", [x], uses: [[.output]]) { c in [c.gradient / (c.output * 2)] }
 }
 
 public func abs(_ x: Tensor) -> Tensor {
-    record(x.mapped { Swift.abs($0) }, "abs", [x]) { c in
-        [c.gradient * c.inputs[0].mapped { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }]
+    record(x.mapped { Swift.abs($0) }, "abs", [x], uses: [[.input(0)]]) { c in
+        [c.gradient * c.input(0).mapped { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }]
     }
 }
