@@ -33,10 +33,12 @@ public struct StepNoise {
         let generator = Philox(seed: UInt64(seed), stream: stream)
         let out = Tensor(uninitialized: shape)
         let perImage = out.count / shape[0]
-        for n in 0..<shape[0] {
-            let (target, b) = (out.data + n * perImage, UInt64(firstImage + n))
-            if normal { generator.fillNormal(target, count: perImage, a: UInt64(step), b: b) }
-            else { generator.fillUniform(target, count: perImage, a: UInt64(step), b: b) }
+        forEachChunk(shape[0], minimum: max(1, (1 << 14) / perImage)) { images in
+            for n in images {
+                let (target, b) = (out.data + n * perImage, UInt64(firstImage + n))
+                if normal { generator.fillNormal(target, count: perImage, a: UInt64(step), b: b) }
+                else { generator.fillUniform(target, count: perImage, a: UInt64(step), b: b) }
+            }
         }
         return out
     }

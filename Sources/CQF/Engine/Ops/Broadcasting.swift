@@ -77,41 +77,46 @@ struct BroadcastLoops {
 }
 
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape. The innermost run is one of three
-/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises; runs
-/// are shared among the engine's threads.
-@inline(__always)
-func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises. The
+/// output's elements are shared among the engine's threads in contiguous ranges, cutting runs
+/// where needed: same-shape operands merge into a single run.
+func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
     let shape = broadcastShape(a.shape, b.shape)
     let out = Tensor(uninitialized: shape)
     let loops = BroadcastLoops(a.shape, b.shape, output: shape)
     let inner = loops.sizes.count - 1
     let (n, ia, ib) = (loops.sizes[inner], loops.stridesA[inner], loops.stridesB[inner])
     let (pa0, pb0, po0) = (a.data, b.data, out.data)
-    forEachChunk(out.count / n, minimum: max(1, (1 << 16) / n)) { runs in
-        // Where run `runs.lowerBound` starts in a and b: its digits over the outer dimensions.
+    forEachChunk(out.count) { range in
+        // Where the range starts: in run `run`, at `start` within it; the run's digits over
+        // the outer dimensions give its offsets in a and b.
+        var (start, rest) = (range.lowerBound % n, range.lowerBound / n)
         var index = [Int](repeating: 0, count: inner)
-        var (offsetA, offsetB, rest) = (0, 0, runs.lowerBound)
+        var (offsetA, offsetB) = (0, 0)
         for d in (0..<inner).reversed() {
             index[d] = rest % loops.sizes[d]
             rest /= loops.sizes[d]
             offsetA += index[d] * loops.stridesA[d]
             offsetB += index[d] * loops.stridesB[d]
         }
-        var po = po0 + runs.lowerBound * n
-        for _ in runs {
-            let (pa, pb) = (pa0 + offsetA, pb0 + offsetB)
+        var (po, remaining) = (po0 + range.lowerBound, range.count)
+        while remaining > 0 {
+            let length = min(n - start, remaining)
+            let (pa, pb) = (pa0 + offsetA + start * ia, pb0 + offsetB + start * ib)
             if ia == 1 && ib == 1 {
-                for i in 0..<n { po[i] = f(pa[i], pb[i]) }
+                for i in 0..<length { po[i] = f(pa[i], pb[i]) }
             } else if ib == 0 {
                 let v = pb[0]
-                for i in 0..<n { po[i] = f(pa[i * ia], v) }
+                for i in 0..<length { po[i] = f(pa[i * ia], v) }
             } else if ia == 0 {
                 let v = pa[0]
-                for i in 0..<n { po[i] = f(v, pb[i * ib]) }
+                for i in 0..<length { po[i] = f(v, pb[i * ib]) }
             } else {
-                for i in 0..<n { po[i] = f(pa[i * ia], pb[i * ib]) }
+                for i in 0..<length { po[i] = f(pa[i * ia], pb[i * ib]) }
             }
-            po += n
+            po += length
+            remaining -= length
+            start = 0
             loops.advance(&index, &offsetA, &offsetB)
         }
     }

@@ -33,10 +33,12 @@ public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padd
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
     let plane = g.outHeight * g.outWidth
-    for n in 0..<g.batch { for k in 0..<g.outChannels {
-        let (p, b) = (out.data + (n * g.outChannels + k) * plane, bias.data[k])
-        for i in 0..<plane { p[i] += b }
-    } }
+    forEachChunk(g.batch * g.outChannels, minimum: max(1, (1 << 16) / plane)) { planes in
+        for p in planes {
+            let (values, b) = (out.data + p * plane, bias.data[p % g.outChannels])
+            for i in 0..<plane { values[i] += b }
+        }
+    }
     return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
         [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
          c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil,

@@ -3,37 +3,32 @@
 import Foundation
 
 public func exp(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.exp($0) }, "exp", [x], uses: [[.output]]) { c in [c.gradient * c.output] }
+    record(x.mapped(Elementwise.Exp()), "exp", [x], uses: [[.output]]) { c in [c.gradient * c.output] }
 }
 
 public func log(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.log($0) }, "log", [x], uses: [[.input(0)]]) { c in [c.gradient / c.input(0)] }
+    record(x.mapped(Elementwise.Log()), "log", [x], uses: [[.input(0)]]) { c in [c.gradient / c.input(0)] }
 }
 
 public func tanh(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.tanh($0) }, "tanh", [x], uses: [[.output]]) { c in [c.gradient * (1 - square(c.output))] }
-}
-
-@inline(__always)
-func sigmoidValue(_ x: Float) -> Float {
-    x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+    record(x.mapped(Elementwise.Tanh()), "tanh", [x], uses: [[.output]]) { c in [c.gradient * (1 - square(c.output))] }
 }
 
 public func sigmoid(_ x: Tensor) -> Tensor {
-    record(x.mapped(sigmoidValue), "sigmoid", [x], uses: [[.output]]) { c in [c.gradient * c.output * (1 - c.output)] }
+    record(x.mapped(Elementwise.Sigmoid()), "sigmoid", [x], uses: [[.output]]) { c in [c.gradient * c.output * (1 - c.output)] }
 }
 
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that large |x| neither overflows nor rounds to 0.
 public func softplus(_ x: Tensor) -> Tensor {
-    record(x.mapped { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, "softplus", [x], uses: [[.input(0)]]) { c in
+    record(x.mapped(Elementwise.Softplus()), "softplus", [x], uses: [[.input(0)]]) { c in
         [c.gradient * sigmoid(c.input(0))]
     }
 }
 
 /// x for x > 0, e^x - 1 otherwise; its derivative there is elu(x) + 1.
 public func elu(_ x: Tensor) -> Tensor {
-    record(x.mapped { $0 > 0 ? $0 : Foundation.expm1($0) }, "elu", [x], uses: [[.input(0), .output]]) { c in
-        let positive = c.input(0).mask { $0 > 0 }
+    record(x.mapped(Elementwise.Elu()), "elu", [x], uses: [[.input(0), .output]]) { c in
+        let positive = c.input(0).mapped(Elementwise.IsPositive())
         return [c.gradient * (positive + (1 - positive) * (c.output + 1))]
     }
 }
@@ -41,7 +36,7 @@ public func elu(_ x: Tensor) -> Tensor {
 public func relu(_ x: Tensor) -> Tensor { leakyRelu(x, slope: 0) }
 
 public func leakyRelu(_ x: Tensor, slope: Float = 0.2) -> Tensor {
-    record(x.mapped { $0 > 0 ? $0 : slope * $0 }, slope == 0 ? "relu" : "leakyRelu", [x], uses: [[.input(0)]]) { c in
+    record(x.mapped(Elementwise.LeakyRelu(slope: slope)), slope == 0 ? "relu" : "leakyRelu", [x], uses: [[.input(0)]]) { c in
         [leakyReluGradient(c.gradient, input: c.input(0), slope: slope)]
     }
 }
@@ -60,15 +55,15 @@ func leakyReluGradient(_ g: Tensor, input x: Tensor, slope: Float) -> Tensor {
 }
 
 public func square(_ x: Tensor) -> Tensor {
-    record(x.mapped { $0 * $0 }, "square", [x], uses: [[.input(0)]]) { c in [c.gradient * c.input(0) * 2] }
+    record(x.mapped(Elementwise.Square()), "square", [x], uses: [[.input(0)]]) { c in [c.gradient * c.input(0) * 2] }
 }
 
 public func sqrt(_ x: Tensor) -> Tensor {
-    record(x.mapped { Foundation.sqrt($0) }, "sqrt", [x], uses: [[.output]]) { c in [c.gradient / (c.output * 2)] }
+    record(x.mapped(Elementwise.Sqrt()), "sqrt", [x], uses: [[.output]]) { c in [c.gradient / (c.output * 2)] }
 }
 
 public func abs(_ x: Tensor) -> Tensor {
-    record(x.mapped { Swift.abs($0) }, "abs", [x], uses: [[.input(0)]]) { c in
-        [c.gradient * c.input(0).mapped { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }]
+    record(x.mapped(Elementwise.Abs()), "abs", [x], uses: [[.input(0)]]) { c in
+        [c.gradient * c.input(0).mapped(Elementwise.Sign())]
     }
 }
