@@ -18,12 +18,14 @@ swift build -c release
 swift test -c release -Xswiftc -enable-testing --disable-swift-testing
 
 bash launch/ci/mpi-fault-tests.sh .build/release/Distributed
-status=0
-bash launch/ci/slurm-test.sh bash launch/ci/slurm-requeue-test.sh .build/release/Distributed || status=$?
-if (( status == 77 )); then echo "test: the Slurm test was skipped (reason above)"
-elif (( status != 0 )); then echo "test: the Slurm test failed" >&2; exit "$status"; fi
-status=0
-bash launch/ci/netns-cluster-test.sh .build/release/Distributed || status=$?
-if (( status == 77 )); then echo "test: the simulated-cluster test was skipped (reason above)"
-elif (( status != 0 )); then echo "test: the simulated-cluster test failed" >&2; exit "$status"; fi
+# Runs a test that exits 77 (after saying why) when this machine cannot host it.
+skippable() {
+    local name=$1 status=0
+    shift
+    "$@" || status=$?
+    if (( status == 77 )); then echo "test: the $name test was skipped (reason above)"
+    elif (( status != 0 )); then echo "test: the $name test failed" >&2; exit "$status"; fi
+}
+skippable Slurm bash launch/ci/slurm-test.sh bash launch/ci/slurm-requeue-test.sh .build/release/Distributed
+skippable simulated-cluster bash launch/ci/netns-cluster-test.sh .build/release/Distributed
 echo "test: all tests passed"
