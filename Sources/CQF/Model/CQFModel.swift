@@ -119,7 +119,7 @@ public final class CQFModel {
             let a = noise.uniform(stream: PhiloxStream.penaltyInterpolation, shape: [real.shape[0], 1, 1, 1])
             let interpolated = Recording.paused { realIn + a * (fakeIn - realIn) }.requiringGrad()
             let g = grad(of: discriminator(interpolated).sum(), wrt: [interpolated], createGraph: true)[0]
-            penalty = square(sqrt(square(g).sum(alongAxes: [1, 2, 3])) - 1).sum() / b
+            penalty = square(g.euclideanNorm(alongAxes: [1, 2, 3]) - 1).sum() / b
         }
         let fakeLogit = discriminator(fakeIn)
         let adversarial = (softplus(-realLogit).sum() + softplus(fakeLogit).sum()) / b

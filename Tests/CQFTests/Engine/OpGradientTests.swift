@@ -107,6 +107,17 @@ final class OpGradientTests: XCTestCase {
             }
         }
         assertGradientsMatchFiniteDifferences([[4, 3, 3, 3], [4]]) { weightNormalized($0[0], g: $0[1]) }
+        assertGradientsMatchFiniteDifferences([[3, 2, 4, 5]]) { $0[0].euclideanNorm(alongAxes: [1, 2, 3]) }
+        assertSecondOrderGradientsMatchFiniteDifferences([[3, 2, 4, 5]]) { square($0[0].euclideanNorm(alongAxes: [1, 2, 3]) - 1) }
+    }
+
+    /// An image whose gradient is all zeros gives a zero norm: its gradient is 0 there, not NaN,
+    /// and the other images' gradients are x / norm.
+    func testEuclideanNormOfZerosHasZeroGradient() {
+        let x = Tensor(shape: [2, 1, 1, 2], [0, 0, 3, 4]).requiringGrad()
+        let norm = x.euclideanNorm(alongAxes: [1, 2, 3])
+        XCTAssertEqual(norm.array, [0, 5])
+        XCTAssertEqual(grad(of: norm.sum(), wrt: [x])[0].array, [0, 0, 0.6, 0.8])
     }
 
     func testSecondOrderThroughTheOpsOfTheGradientPenalty() {

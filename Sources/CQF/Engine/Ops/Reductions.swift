@@ -1,4 +1,4 @@
-// Sums and means over chosen axes, their adjoint (broadcasting back), and logsumexp.
+// Sums, means and Euclidean norms over chosen axes, their adjoint (broadcasting back), and logsumexp.
 // Sums accumulate in Double: a batch-norm mean over 64x32x32 values must not drift.
 import Foundation
 
@@ -21,6 +21,19 @@ extension Tensor {
     }
 
     public func mean() -> Tensor { sum() / Float(count) }
+
+    /// The Euclidean norm over `axes`, kept as dimensions of size 1. Its gradient x / norm is 0
+    /// where the norm is 0, as PyTorch's norm takes it, where sqrt of a sum of squares would give
+    /// 0 x inf = NaN: a ReLU discriminator can have a zero input gradient for one image, and
+    /// that must not poison the gradient penalty's gradient (seen: a discriminator whose every
+    /// later update was skipped as non-finite).
+    public func euclideanNorm(alongAxes axes: [Int]) -> Tensor {
+        let norm = Recording.paused { sqrt(square(self).sum(alongAxes: axes, keepingDims: true)) }
+        return record(norm, "euclideanNorm", [self], uses: [[.input(0), .output]]) { c in
+            let nonzero = c.output.mapped(Elementwise.IsPositive())
+            return [c.input(0) * (c.gradient * nonzero / (c.output + (1 - nonzero)))]
+        }
+    }
 
     /// The gradient of a broadcast operand: this tensor summed down to `target` (a shape it broadcast from).
     func summed(to target: [Int]) -> Tensor {
