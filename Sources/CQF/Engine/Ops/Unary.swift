@@ -25,32 +25,36 @@ public func softplus(_ x: Tensor) -> Tensor {
     }
 }
 
-/// x for x > 0, e^x - 1 otherwise; its derivative there is elu(x) + 1.
+/// x for x > 0, e^x - 1 otherwise; its derivative there is elu(x) + 1. The rule reads the output
+/// alone (it is positive where x is), so the input can be freed.
 public func elu(_ x: Tensor) -> Tensor {
-    record(x.mapped(Elementwise.Elu()), "elu", [x], uses: [[.input(0), .output]]) { c in
-        let positive = c.input(0).mapped(Elementwise.IsPositive())
+    record(x.mapped(Elementwise.Elu()), "elu", [x], uses: [[.output]]) { c in
+        let positive = c.output.mapped(Elementwise.IsPositive())
         return [c.gradient * (positive + (1 - positive) * (c.output + 1))]
     }
 }
 
 public func relu(_ x: Tensor) -> Tensor { leakyRelu(x, slope: 0) }
 
+/// The rule reads the output, which is positive where x is: the next convolution keeps it anyway,
+/// and the input can be freed.
 public func leakyRelu(_ x: Tensor, slope: Float = 0.2) -> Tensor {
-    record(x.mapped(Elementwise.LeakyRelu(slope: slope)), slope == 0 ? "relu" : "leakyRelu", [x], uses: [[.input(0)]]) { c in
-        [leakyReluGradient(c.gradient, input: c.input(0), slope: slope)]
+    record(x.mapped(Elementwise.LeakyRelu(slope: slope)), slope == 0 ? "relu" : "leakyRelu", [x], uses: [[.output]]) { c in
+        [leakyReluGradient(c.gradient, signOf: c.output, slope: slope)]
     }
 }
 
-/// g where x > 0, slope * g elsewhere: the backward pass of (leaky) ReLU as one op, so that a
-/// recorded backward pass (the gradient penalty's) keeps no mask tensor per activation. Linear
-/// in g; its derivative in x is zero almost everywhere.
-func leakyReluGradient(_ g: Tensor, input x: Tensor, slope: Float) -> Tensor {
+/// g where x > 0, slope * g elsewhere, x being the activation's input or its output (they have
+/// the same sign): the backward pass of (leaky) ReLU as one op, so that a recorded backward pass
+/// (the gradient penalty's) keeps no mask tensor per activation. Linear in g; its derivative in
+/// x is zero almost everywhere.
+func leakyReluGradient(_ g: Tensor, signOf x: Tensor, slope: Float) -> Tensor {
     precondition(g.shape == x.shape, "leakyReluGradient: gradient \(g.shape) for input \(x.shape).")
     let out = Tensor(uninitialized: x.shape)
     let (pg, px, po) = (g.data, x.data, out.data)
     forEachChunk(x.count) { range in for i in range { po[i] = px[i] > 0 ? pg[i] : slope * pg[i] } }
     return record(out, "leakyReluGradient", [g, x], uses: [[.input(1)], []]) { c in
-        [c.needs[0] ? leakyReluGradient(c.gradient, input: c.input(1), slope: slope) : nil, nil]
+        [c.needs[0] ? leakyReluGradient(c.gradient, signOf: c.input(1), slope: slope) : nil, nil]
     }
 }
 
