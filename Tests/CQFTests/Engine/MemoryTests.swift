@@ -74,6 +74,19 @@ final class MemoryTests: XCTestCase {
         XCTAssertEqual(grad(of: convolved, wrt: [x])[0].array, expected.array)
     }
 
+    /// A large buffer freed is handed out again for the next request of its exact size (no page
+    /// faults, no zeroing by the kernel), not for another size; `trim` gives it back.
+    func testLargeBuffersAreReusedBySize() {
+        let count = BufferPool.threshold / 4 + 7
+        var first: Storage? = Storage(count: count)
+        let address = first!.pointer
+        first = nil
+        let other = Storage(count: count + 1)
+        XCTAssertNotEqual(other.pointer, address, "a buffer was reused for another size")
+        let same = Storage(count: count)
+        XCTAssertEqual(same.pointer, address, "a freed buffer of the same size was not reused")
+    }
+
     /// The process's resident set: the second field of /proc/self/statm, in pages.
     func residentBytes() throws -> Int {
         let text = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
