@@ -76,12 +76,17 @@ struct BroadcastLoops {
     }
 }
 
-/// out[i] = f(a[i'], b[i'']) over the broadcast shape. The innermost run is one of three
-/// contiguous forms (both, a only, b only), each a plain loop the compiler vectorises. The
-/// output's elements are shared among the engine's threads in contiguous ranges, cutting runs
-/// where needed: same-shape operands merge into a single run.
-func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
-    let shape = broadcastShape(a.shape, b.shape)
+/// out[i] = f(a[i'], b[i'']) over the shape both operands broadcast to, or over `target` when
+/// given (a shape they both stretch to). The innermost run is one of three contiguous forms
+/// (both, a only, b only), each a plain loop the compiler vectorises. The output's elements are
+/// shared among the engine's threads in contiguous ranges, cutting runs where needed:
+/// same-shape operands merge into a single run.
+func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F, to target: [Int]? = nil) -> Tensor {
+    var shape = broadcastShape(a.shape, b.shape)
+    if let target {
+        precondition(broadcastShape(shape, target) == target, "Shapes \(a.shape) and \(b.shape) do not broadcast to \(target).")
+        shape = target
+    }
     let out = Tensor(uninitialized: shape)
     let loops = BroadcastLoops(a.shape, b.shape, output: shape)
     let inner = loops.sizes.count - 1

@@ -47,7 +47,7 @@ extension Tensor {
     /// This tensor repeated along its dimensions of size 1 to `target` (the adjoint of `summed(to:)`).
     public func broadcast(to target: [Int]) -> Tensor {
         if shape == target { return self }
-        let out = broadcastMap(Tensor(shape: target, repeating: 0), self, Elementwise.Second())
+        let out = broadcastMap(Tensor(0), self, Elementwise.Second(), to: target)
         return record(out, "broadcast", [self], uses: [[]]) { c in [c.gradient.summed(to: c.shapes[0])] }
     }
 

@@ -1,0 +1,58 @@
+// The broadcast loops (merged dimensions, runs cut between threads) against a plain oracle that
+// computes every output element from its four indices, on odd sizes, on one and two threads.
+import XCTest
+@testable import CQF
+
+final class BroadcastingTests: XCTestCase {
+    /// Operand shape pairs of every kind the loops distinguish: same shape, per-channel, per-image,
+    /// scalar, stretched on either side, and lower rank. Outputs have more than 2 x 2^16 elements,
+    /// so two threads do split them.
+    let pairs: [([Int], [Int])] = [
+        ([3, 5, 67, 131], [3, 5, 67, 131]), ([3, 5, 67, 131], [1, 5, 1, 1]), ([1, 5, 1, 1], [3, 5, 67, 131]),
+        ([3, 5, 67, 131], [3, 1, 1, 1]), ([3, 5, 67, 131], []), ([3, 1, 67, 131], [1, 5, 67, 1]),
+        ([3, 5, 67, 131], [67, 131]), ([5, 1, 1], [3, 1, 67, 131]),
+    ]
+
+    func testBinaryOpsMatchPlainOracle() {
+        var random = TestRandom(seed: 5)
+        for threads in [1, 2] {
+            EngineThreads.count = threads
+            defer { EngineThreads.count = 1 }
+            for (sa, sb) in pairs {
+                let (a, b) = (random.tensor(sa), random.tensor(sb))
+                let shape = broadcastShape(sa, sb)
+                XCTAssertEqual((a - b).array, oracle(a, b, shape) { $0 - $1 }, "\(sa) - \(sb), \(threads) threads")
+                XCTAssertEqual((a * b).array, oracle(a, b, shape) { $0 * $1 }, "\(sa) * \(sb), \(threads) threads")
+            }
+        }
+    }
+
+    func testBroadcastToMatchesPlainOracle() {
+        var random = TestRandom(seed: 6)
+        for threads in [1, 2] {
+            EngineThreads.count = threads
+            defer { EngineThreads.count = 1 }
+            for (source, target) in [([1, 5, 1, 1], [3, 5, 67, 131]), ([3, 1, 67, 1], [3, 5, 67, 131]), ([131], [3, 5, 67, 131])] {
+                let x = random.tensor(source)
+                XCTAssertEqual(x.broadcast(to: target).array, oracle(Tensor(0), x, target) { $1 },
+                               "\(source) to \(target), \(threads) threads")
+            }
+        }
+    }
+
+    /// out[n, c, h, w] = f(a[...], b[...]), each operand indexed with 0 along its stretched dimensions.
+    private func oracle(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> [Float] {
+        let o = padded4(shape)
+        let (pa, pb) = (padded4(a.shape), padded4(b.shape))
+        let (va, vb) = (a.array, b.array)
+        func offset(_ i: [Int], _ s: [Int]) -> Int {
+            (0..<4).reduce(0) { $0 * s[$1] + (s[$1] == 1 ? 0 : i[$1]) }
+        }
+        var out: [Float] = []
+        for n in 0..<o[0] { for c in 0..<o[1] { for h in 0..<o[2] { for w in 0..<o[3] {
+            let i = [n, c, h, w]
+            out.append(f(va[offset(i, pa)], vb[offset(i, pb)]))
+        } } } }
+        return out
+    }
+}
