@@ -16,7 +16,8 @@ let benchCommand = Command(
         uniform noise: one JSON line per timed step, then the summary {"images_per_s", "step_s"
         (median of --steps timed steps, default 10, after 2 warm-up steps), "gflops" (counted
         convolution FLOPs / step_s), "peak_fraction", "peak_rss_mb", "ranks", "threads"}. Under
-        mpirun the batch is split over the ranks and the slowest rank times each step.
+        mpirun the batch is split over the ranks, the slowest rank times each step, and
+        peak_rss_mb adds up the ranks' peak resident sizes.
 
         --engine times forward, input-gradient and weight-gradient convolutions of every
         distinct convolution shape of the default CIFAR-10 config (cqf, batch 64) and prints one

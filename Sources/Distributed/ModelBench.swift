@@ -58,10 +58,12 @@ func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, commun
     let median = seconds.sorted()[seconds.count / 2]
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    // The memory the job takes on its machines: every rank's peak resident size, added up.
+    let rss = communicator.gathered([Double(usage.ru_maxrss) / 1024]).map { $0[0] }.reduce(0, +)
     if communicator.isRoot {
         let gflops = flops / median / 1e9
         let peakFraction = gflops / (peakGflops * Double(threads * communicator.size))
-        let (rss, tensors) = (Double(usage.ru_maxrss) / 1024, Double(Storage.liveBytes.peak) / 1_048_576)
+        let tensors = Double(Storage.liveBytes.peak) / 1_048_576
         printJSON([("images_per_s", Double(config.batch) / median), ("step_s", median), ("gflops", gflops),
                    ("peak_fraction", peakFraction), ("step_gflop", flops / 1e9), ("peak_rss_mb", rss),
                    ("peak_tensor_mb", tensors), ("batch", config.batch), ("ranks", communicator.size),
