@@ -67,6 +67,5 @@ public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta:
 
 /// w = g * v / ||v||, the norm taken per output channel over (C, R, S): v (K,C,R,S), g (K).
 public func weightNormalized(_ v: Tensor, g: Tensor) -> Tensor {
-    let norm = sqrt(square(v).sum(alongAxes: [1, 2, 3], keepingDims: true))
-    return v * (g.reshaped(to: [g.count, 1, 1, 1]) / norm)
+    v * (g.reshaped(to: [g.count, 1, 1, 1]) / v.euclideanNorm(alongAxes: [1, 2, 3]))
 }
