@@ -1,0 +1,18 @@
+// What `score` asks of a network that judges images: a feature vector per image (the space in
+// which FID, KID and precision/recall compare two sets) and class logits (whose softmax gives the
+// Inception Score). Two networks answer it: pytorch-fid's Inception v3 and the small classifier
+// that `classifier` trains with our own engine. The metrics know nothing of which one ran.
+
+/// A frozen network that maps images to features and class logits, forward only.
+public protocol FeatureNetwork: AnyObject {
+    /// Says what the features are, for `score`'s JSON line ("inception-v3-fid", "classifier:fashion-mnist").
+    var name: String { get }
+    /// Length of one image's feature vector (2048 for Inception's pool features).
+    var featureCount: Int { get }
+    /// Number of class logits (1008 for pytorch-fid's Inception, 10 for the classifiers).
+    var classCount: Int { get }
+    /// Features (N, featureCount) and logits (N, classCount) of `images`, a float tensor
+    /// (N, C, H, W) holding the uint8 pixels divided by 255 (as torchvision's ToTensor gives
+    /// them to pytorch-fid). Each network resizes, rescales or repeats gray channels itself.
+    func evaluate(_ images: Tensor) -> (features: Tensor, logits: Tensor)
+}
