@@ -1,24 +1,40 @@
-// Writes numpy `.npz` files: a zip archive, stored (uncompressed), of `.npy` uint8 arrays.
-// Samples go out this way as `arr_0`, uint8 NHWC, the format FID/IS tools read
-// (`numpy.load(path)["arr_0"]`). Written under a temporary name and renamed when complete.
+// Writes numpy `.npz` files: a zip archive, stored (uncompressed), of `.npy` uint8 or float64
+// arrays. Samples go out this way as `arr_0`, uint8 NHWC, the format FID/IS tools read
+// (`numpy.load(path)["arr_0"]`), and feature statistics as float64 `mu` and `sigma`, the format
+// of pytorch-fid's statistics files. Written under a temporary name and renamed when complete.
 import Foundation
 
-/// One array to write: its member name without ".npy", its shape and its bytes (C order).
+/// One array to write: its member name without ".npy", its numpy dtype, its shape and its
+/// bytes (C order, little-endian).
 public struct NPZArray {
     public let name: String
+    /// "|u1" or "<f8".
+    public let descr: String
     public let shape: [Int]
     public let bytes: [UInt8]
 
+    /// A uint8 array.
     public init(name: String, shape: [Int], bytes: [UInt8]) {
         precondition(shape.reduce(1, *) == bytes.count,
                      "NPZArray \(name): the shape \(shape) holds \(shape.reduce(1, *)) values, got \(bytes.count) bytes.")
         self.name = name
+        descr = "|u1"
         self.shape = shape
         self.bytes = bytes
     }
+
+    /// A float64 array.
+    public init(name: String, shape: [Int], values: [Double]) {
+        precondition(shape.reduce(1, *) == values.count,
+                     "NPZArray \(name): the shape \(shape) holds \(shape.reduce(1, *)) values, got \(values.count).")
+        self.name = name
+        descr = "<f8"
+        self.shape = shape
+        bytes = values.map(\.bitPattern.littleEndian).withUnsafeBytes { Array($0) }
+    }
 }
 
-/// Writes `arrays` as uint8 members `<name>.npy` of the `.npz` file at `path`.
+/// Writes `arrays` as members `<name>.npy` of the `.npz` file at `path`.
 public func writeNPZ(path: String, arrays: [NPZArray]) throws {
     let temporaryPath = "\(path).tmp-\(getpid())"
     guard FileManager.default.createFile(atPath: temporaryPath, contents: nil),
@@ -29,7 +45,7 @@ public func writeNPZ(path: String, arrays: [NPZArray]) throws {
     var directory: [UInt8] = []
     do {
         for array in arrays {
-            let npyHeader = npyHeader(shape: array.shape)
+            let npyHeader = npyHeader(descr: array.descr, shape: array.shape)
             let size = npyHeader.count + array.bytes.count
             guard size < Int(UInt32.max), offset < Int(UInt32.max) else {
                 throw DataError(file: path, "would pass 4 GiB, more than a zip without zip64 holds; expected smaller arrays")
@@ -65,10 +81,10 @@ public func writeNPZ(path: String, arrays: [NPZArray]) throws {
     }
 }
 
-/// `.npy` version 1.0 header for uint8 in C order, padded with spaces to a multiple of 64 bytes.
-private func npyHeader(shape: [Int]) -> [UInt8] {
+/// `.npy` version 1.0 header for `descr` in C order, padded with spaces to a multiple of 64 bytes.
+private func npyHeader(descr: String, shape: [Int]) -> [UInt8] {
     let dimensions = shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
-    var dict = "{'descr': '|u1', 'fortran_order': False, 'shape': \(dimensions), }"
+    var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dimensions), }"
     while (10 + dict.utf8.count + 1) % 64 != 0 { dict += " " }
     dict += "\n"
     return [0x93] + Array("NUMPY".utf8) + [1, 0] + littleEndian(UInt64(dict.utf8.count), 2) + Array(dict.utf8)

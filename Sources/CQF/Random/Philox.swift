@@ -146,4 +146,6 @@ public enum PhiloxStream {
     public static let epochShuffle: UInt64 = 2
     /// Fixed dequantisation noise for evaluation, counter (0, image index).
     public static let evaluationDequantisation: UInt64 = 3
+    /// The subsets over which KID averages, counter (subset, 0 for the real set or 1 for the fake).
+    public static let kidSubsets: UInt64 = 4
 }
