@@ -1,15 +1,17 @@
 // `Distributed bench`: speed measurements. `--engine` times the convolution kernels alone
-// (EngineBench.swift), `--data` the data path (DataBench.swift); otherwise whole training steps
+// (EngineBench.swift), `--data` the data path (DataBench.swift), `--inception` pytorch-fid's
+// Inception forward pass (InceptionBench.swift); otherwise whole training steps
 // of a config (ModelBench.swift), alone or on every rank under mpirun.
 import CQF
 
 let benchCommand = Command(
     name: "bench",
-    summary: "measure speed: the engine's convolutions (--engine), the data path (--data)",
+    summary: "measure speed: the engine's convolutions (--engine), the data path (--data), Inception (--inception)",
     usage: """
         usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [KEY=VALUE ...]
                Distributed bench --engine [--threads N] [--variants]
                Distributed bench --data [--record FILE]
+               Distributed bench --inception --weights FILE [--batch N] [--size N] [--steps N] [--threads N]
 
         With a config (configs/bench-a.json ... bench-d.json), times whole training steps (one
         discriminator step with the gradient penalty plus one generator-side step) on images of
@@ -29,11 +31,32 @@ let benchCommand = Command(
           --variants     also time each layout/algorithm oneDNN offers, one line per variant
           --data         time the packed loader and `prepare` of a JPEG folder, on one core
           --record FILE  with --data: rewrite the "## Data" section of FILE (docs/performance.md)
+          --inception    time pytorch-fid's Inception v3 forward pass (2048 pool features and 1008
+                         logits) on --batch N (default 50) uniform-noise RGB images of --size N
+                         pixels square (default 32; resized to 299 as pytorch-fid does), median of
+                         --steps N passes (default 5) after one warm-up, wall clock; prints
+                         {"images_per_s", "batch_s", "fastest_batch_s", "peak_rss_mb", ...}
+          --weights FILE with --inception: pytorch-fid's state dict as safetensors (any weights:
+                         launch/compare-inception.sh makes a random one)
         """,
     run: { arguments in
         let engine = arguments.flag("engine")
         let data = arguments.flag("data")
         let threads = try arguments.int("threads", range: 1...1024) ?? 1
+        if arguments.flag("inception") {
+            guard let weights = try arguments.string("weights") else {
+                throw UsageError("bench --inception needs --weights FILE (pytorch-fid's Inception as safetensors)")
+            }
+            let batch = try arguments.int("batch", range: 1...100_000) ?? 50
+            let size = try arguments.int("size", range: 1...4096) ?? 32
+            let steps = try arguments.int("steps", range: 1...100_000) ?? 5
+            try arguments.finish()
+            _ = ThreadSettings(requested: threads, comm: SingleProcess()).apply()
+            EngineThreads.count = threads
+            Convolutions.kernels = DNNLConvolution(threads: threads)
+            try runInceptionBench(weights: weights, batch: batch, size: size, steps: steps, threads: threads)
+            return
+        }
         let variants = arguments.flag("variants")
         let record = try arguments.string("record")
         guard engine || data else {

@@ -69,13 +69,13 @@ private let defaultConfigShapes: [(geometry: ConvGeometry, uses: String)] = {
 /// are skipped by oneDNN, and counting them (as `ConvGeometry.flops` does) would credit a 3x3
 /// convolution at 4x4 with 44% more work than it does, and rates above the FMA peak.
 private func usefulFlops(_ g: ConvGeometry) -> Double {
-    func taps(_ size: Int, _ outSize: Int, _ kernel: Int) -> Int {
+    func taps(_ size: Int, _ outSize: Int, _ kernel: Int, _ padding: Int) -> Int {
         (0..<outSize).reduce(0) { sum, p in
-            sum + (0..<kernel).filter { (0..<size).contains(p * g.stride + $0 - g.padding) }.count
+            sum + (0..<kernel).filter { (0..<size).contains(p * g.stride + $0 - padding) }.count
         }
     }
     return 2 * Double(g.batch * g.outChannels * g.inChannels)
-        * Double(taps(g.height, g.outHeight, g.kernelHeight) * taps(g.width, g.outWidth, g.kernelWidth))
+        * Double(taps(g.height, g.outHeight, g.kernelHeight, g.paddingHeight) * taps(g.width, g.outWidth, g.kernelWidth, g.paddingWidth))
 }
 
 /// Times every pass of every shape with the default kernels (`DNNLConvolution`) and prints one

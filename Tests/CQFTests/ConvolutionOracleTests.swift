@@ -25,7 +25,7 @@ final class ConvolutionOracleTests: XCTestCase {
 /// All three passes of the oracle against direct loops over the convolution's definition
 /// y[n,k,p,q] = sum_{c,r,s} x[n,c,p*stride+r-pad,q*stride+s-pad] w[k,c,r,s], at shapes where
 /// im2col's index arithmetic could go wrong: strides that do not divide, non-square kernels,
-/// 1x1 kernels, padding wider than the stride.
+/// 1x1 kernels, padding wider than the stride, padding that differs between the axes.
 final class ConvolutionOracleAllPassesTests: XCTestCase {
     static let shapes: [ConvGeometry] = [
         ConvGeometry(batch: 3, inChannels: 2, outChannels: 3, height: 5, width: 7,
@@ -36,6 +36,22 @@ final class ConvolutionOracleAllPassesTests: XCTestCase {
                      kernelHeight: 1, kernelWidth: 1, stride: 2),
         ConvGeometry(batch: 2, inChannels: 2, outChannels: 3, height: 6, width: 7,
                      kernelHeight: 2, kernelWidth: 3, stride: 3, padding: 2),
+    ] + oneAxisKernels
+
+    /// Inception's one-axis kernels (1x7, 7x1, 1x3, 3x1), each padded on its long axis only, and
+    /// a stride-2 one whose two paddings differ; wide enough in channels for oneDNN's blocked
+    /// kernels, which DNNLConvolutionTests runs on them too.
+    static let oneAxisKernels: [ConvGeometry] = [
+        ConvGeometry(batch: 2, inChannels: 20, outChannels: 24, height: 9, width: 11,
+                     kernelHeight: 1, kernelWidth: 7, stride: 1, padding: (0, 3)),
+        ConvGeometry(batch: 1, inChannels: 24, outChannels: 18, height: 11, width: 9,
+                     kernelHeight: 7, kernelWidth: 1, stride: 1, padding: (3, 0)),
+        ConvGeometry(batch: 3, inChannels: 16, outChannels: 32, height: 8, width: 7,
+                     kernelHeight: 1, kernelWidth: 3, stride: 1, padding: (0, 1)),
+        ConvGeometry(batch: 2, inChannels: 32, outChannels: 16, height: 7, width: 8,
+                     kernelHeight: 3, kernelWidth: 1, stride: 1, padding: (1, 0)),
+        ConvGeometry(batch: 2, inChannels: 5, outChannels: 9, height: 10, width: 9,
+                     kernelHeight: 5, kernelWidth: 3, stride: 2, padding: (2, 0)),
     ]
 
     func testAllPassesMatchDirectLoops() {
@@ -69,7 +85,7 @@ final class ConvolutionOracleAllPassesTests: XCTestCase {
         for n in 0..<g.batch { for k in 0..<g.outChannels { for p in 0..<g.outHeight { for q in 0..<g.outWidth {
             let o = ((n * g.outChannels + k) * g.outHeight + p) * g.outWidth + q
             for c in 0..<g.inChannels { for r in 0..<g.kernelHeight { for s in 0..<g.kernelWidth {
-                let (i, j) = (p * g.stride + r - g.padding, q * g.stride + s - g.padding)
+                let (i, j) = (p * g.stride + r - g.paddingHeight, q * g.stride + s - g.paddingWidth)
                 guard i >= 0, i < g.height, j >= 0, j < g.width else { continue }
                 body(o, ((n * g.inChannels + c) * g.height + i) * g.width + j,
                      ((k * g.inChannels + c) * g.kernelHeight + r) * g.kernelWidth + s)

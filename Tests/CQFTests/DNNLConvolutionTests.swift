@@ -32,7 +32,7 @@ final class DNNLConvolutionTests: XCTestCase {
         // Long sums (C*R*S = 1152): where Winograd's rounding would show.
         ConvGeometry(batch: 2, inChannels: 128, outChannels: 32, height: 8, width: 8,
                      kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
-    ]
+    ] + ConvolutionOracleAllPassesTests.oneAxisKernels
 
     func testBlockedDirectMatchesOracle() {
         checkAllPasses(DNNLConvolution { _, _ in .init(.blocked, .direct) })
@@ -60,7 +60,7 @@ final class DNNLConvolutionTests: XCTestCase {
     func testDefaultChoiceUsesWinogradOnWide3x3Only() {
         let kernels = DNNLConvolution()
         for g in Self.shapes {
-            let wide3x3 = g.kernelHeight == 3 && g.stride == 1 && min(g.inChannels, g.outChannels) >= 16
+            let wide3x3 = g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && min(g.inChannels, g.outChannels) >= 16
             for pass in DNNLConvolution.Pass.allCases {
                 XCTAssertEqual(kernels.backend(g, pass).contains("wino"), wide3x3, "\(g) \(pass): \(kernels.backend(g, pass))")
             }

@@ -66,9 +66,11 @@ final class OpGradientTests: XCTestCase {
     }
 
     func testConvolutionAndItsGradientOps() {
-        let cases: [(x: [Int], w: [Int], stride: Int, padding: Int)] = [
-            ([2, 3, 5, 7], [4, 3, 3, 3], 1, 1), ([3, 2, 7, 5], [3, 2, 3, 3], 2, 1),
-            ([2, 3, 6, 6], [2, 3, 4, 4], 2, 1), ([1, 4, 3, 5], [5, 4, 1, 1], 1, 0),
+        let cases: [(x: [Int], w: [Int], stride: Int, padding: (height: Int, width: Int))] = [
+            ([2, 3, 5, 7], [4, 3, 3, 3], 1, (1, 1)), ([3, 2, 7, 5], [3, 2, 3, 3], 2, (1, 1)),
+            ([2, 3, 6, 6], [2, 3, 4, 4], 2, (1, 1)), ([1, 4, 3, 5], [5, 4, 1, 1], 1, (0, 0)),
+            // One-axis kernels padded on one axis only (Inception's 1x3 and 3x1).
+            ([2, 3, 5, 6], [2, 3, 1, 3], 1, (0, 1)), ([1, 2, 6, 5], [3, 2, 3, 1], 2, (1, 0)),
         ]
         for c in cases {
             assertGradientsMatchFiniteDifferences([c.x, c.w]) { conv2d($0[0], $0[1], stride: c.stride, padding: c.padding) }

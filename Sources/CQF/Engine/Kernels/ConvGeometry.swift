@@ -1,5 +1,6 @@
 /// The sizes of one 2-D convolution: input (N, C, H, W) in NCHW, weight (K, C, R, S) in OIHW,
-/// output (N, K, P, Q), square stride and symmetric zero padding.
+/// output (N, K, P, Q), square stride, zero padding of its own size on each axis (the same above
+/// and below, left and right): Inception's 1x7 and 7x1 kernels pad (0, 3) and (3, 0).
 public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     public var batch: Int
     public var inChannels: Int
@@ -9,11 +10,22 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     public var kernelHeight: Int
     public var kernelWidth: Int
     public var stride: Int
-    public var padding: Int
+    /// Zero rows added above and below the input.
+    public var paddingHeight: Int
+    /// Zero columns added left and right of the input.
+    public var paddingWidth: Int
 
+    /// The same padding on both axes.
     public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
                 kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(stride >= 1 && padding >= 0, "A convolution needs stride >= 1 and padding >= 0.")
+        self.init(batch: batch, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
+                  kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, padding: (padding, padding))
+    }
+
+    public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
+                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: (height: Int, width: Int)) {
+        precondition(stride >= 1 && padding.height >= 0 && padding.width >= 0,
+                     "A convolution needs stride >= 1 and padding >= 0, got stride \(stride) and padding \(padding).")
         self.batch = batch
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -22,13 +34,16 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
         self.kernelHeight = kernelHeight
         self.kernelWidth = kernelWidth
         self.stride = stride
-        self.padding = padding
+        paddingHeight = padding.height
+        paddingWidth = padding.width
         precondition(outHeight >= 1 && outWidth >= 1,
-                     "A \(kernelHeight)x\(kernelWidth) kernel does not fit a \(height)x\(width) input padded by \(padding).")
+                     "A \(kernelHeight)x\(kernelWidth) kernel does not fit a \(height)x\(width) input padded by \(paddingHeight)x\(paddingWidth).")
     }
 
-    public var outHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
-    public var outWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    public var outHeight: Int { (height + 2 * paddingHeight - kernelHeight) / stride + 1 }
+    public var outWidth: Int { (width + 2 * paddingWidth - kernelWidth) / stride + 1 }
+    /// (height, width), as `conv2d` takes it.
+    public var padding: (height: Int, width: Int) { (paddingHeight, paddingWidth) }
     public var inputCount: Int { batch * inChannels * height * width }
     public var outputCount: Int { batch * outChannels * outHeight * outWidth }
     public var weightCount: Int { outChannels * inChannels * kernelHeight * kernelWidth }
@@ -39,7 +54,7 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        "N\(batch) C\(inChannels)->K\(outChannels) \(height)x\(width) k\(kernelHeight)x\(kernelWidth) s\(stride) p\(padding)"
+        "N\(batch) C\(inChannels)->K\(outChannels) \(height)x\(width) k\(kernelHeight)x\(kernelWidth) s\(stride) p\(paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)")"
     }
 }
 

@@ -198,10 +198,10 @@ public final class DNNLConvolution: ConvolutionKernels {
             let strides = [Int64(g.stride), Int64(g.stride)]
             // oneDNN wants the padding that makes (H + top + bottom - R) / stride exact on the
             // right; the zeros it would add beyond that are never read, so ours is equivalent.
-            let padLeft = [Int64(g.padding), Int64(g.padding)]
+            let padLeft = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
             let padRight = [
-                Int64((g.outHeight - 1) * g.stride + g.kernelHeight - g.height - g.padding),
-                Int64((g.outWidth - 1) * g.stride + g.kernelWidth - g.width - g.padding),
+                Int64((g.outHeight - 1) * g.stride + g.kernelHeight - g.height - g.paddingHeight),
+                Int64((g.outWidth - 1) * g.stride + g.kernelWidth - g.width - g.paddingWidth),
             ]
             let tag = variant.layout == .blocked ? dnnl_format_tag_any : dnnl_nchw
             var sourceAny = memoryDescriptor(source, tag)

@@ -47,7 +47,7 @@ public struct Im2colConvolution: ConvolutionKernels {
         }
     }
 
-    /// columns (C*R*S, P*Q): row (c, r, s) holds x[c, p*stride + r - pad, q*stride + s - pad], zero outside.
+    /// columns (C*R*S, P*Q): row (c, r, s) holds x[c, p*stride + r - padH, q*stride + s - padW], zero outside.
     private func im2col(_ g: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
         let (P, Q) = (g.outHeight, g.outWidth)
         var row = columns
@@ -56,11 +56,11 @@ public struct Im2colConvolution: ConvolutionKernels {
             for r in 0..<g.kernelHeight {
                 for s in 0..<g.kernelWidth {
                     for p in 0..<P {
-                        let i = p * g.stride + r - g.padding
+                        let i = p * g.stride + r - g.paddingHeight
                         let out = row + p * Q
                         guard i >= 0 && i < g.height else { out.update(repeating: 0, count: Q); continue }
                         for q in 0..<Q {
-                            let j = q * g.stride + s - g.padding
+                            let j = q * g.stride + s - g.paddingWidth
                             out[q] = (j >= 0 && j < g.width) ? plane[i * g.width + j] : 0
                         }
                     }
@@ -79,10 +79,10 @@ public struct Im2colConvolution: ConvolutionKernels {
             for r in 0..<g.kernelHeight {
                 for s in 0..<g.kernelWidth {
                     for p in 0..<P {
-                        let i = p * g.stride + r - g.padding
+                        let i = p * g.stride + r - g.paddingHeight
                         guard i >= 0 && i < g.height else { continue }
                         for q in 0..<Q {
-                            let j = q * g.stride + s - g.padding
+                            let j = q * g.stride + s - g.paddingWidth
                             if j >= 0 && j < g.width { plane[i * g.width + j] += row[p * Q + q] }
                         }
                     }

@@ -7,7 +7,7 @@ public enum Convolutions {
     nonisolated(unsafe) public static var kernels: ConvolutionKernels = DNNLConvolution()
 }
 
-func convGeometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> ConvGeometry {
+func convGeometry(input: [Int], weight: [Int], stride: Int, padding: (height: Int, width: Int)) -> ConvGeometry {
     precondition(input.count == 4 && weight.count == 4 && input[1] == weight[1],
                  "conv2d needs an (N,C,H,W) input and a (K,C,R,S) weight, got \(input) and \(weight).")
     return ConvGeometry(batch: input[0], inChannels: input[1], outChannels: weight[0], height: input[2], width: input[3],
@@ -16,6 +16,12 @@ func convGeometry(input: [Int], weight: [Int], stride: Int, padding: Int) -> Con
 
 /// y (N,K,P,Q) = x (N,C,H,W) convolved with w (K,C,R,S): cross-correlation, zero padding.
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
+    conv2d(x, w, stride: stride, padding: (padding, padding))
+}
+
+/// conv2d with its own zero padding on each axis: `padding.height` rows above and below,
+/// `padding.width` columns left and right.
+public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: (height: Int, width: Int)) -> Tensor {
     let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
@@ -28,7 +34,33 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
 /// conv2d(x, w) + bias (K) per output channel, in one op: the sum is written into the
 /// convolution's own output, so the graph keeps one activation per layer instead of two.
 public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
+    conv2d(x, w, bias: bias, stride: stride, padding: (padding, padding))
+}
+
+/// conv2d(x, w) + bias with its own zero padding on each axis.
+public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: (height: Int, width: Int)) -> Tensor {
     let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+    let out = convolvedAddingBias(x, w, bias, g, relu: false)
+    return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
+        [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
+         c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil,
+         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.shapes[2]) : nil]
+    }
+}
+
+/// relu(conv2d(x, w) + bias), forward only (inference: pytorch-fid's Inception, whose batch
+/// norms are folded into w and bias): the bias and the ReLU take one pass over the convolution's
+/// output instead of two. It has no backward rule, so tensors that require gradients are refused.
+public func conv2dReLU(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: (height: Int, width: Int)) -> Tensor {
+    precondition(!x.requiresGrad && !w.requiresGrad && !bias.requiresGrad,
+                 "conv2dReLU is forward only (it has no backward rule), but an operand requires gradients: use conv2d(_:_:bias:) and relu, or pass tensors that do not.")
+    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+    return record(convolvedAddingBias(x, w, bias, g, relu: true), "conv2dReLU", [], uses: []) { _ in [] }
+}
+
+/// conv(x, w) + bias (K) per output channel, written into the convolution's own output, then
+/// max(., 0) if `relu`.
+private func convolvedAddingBias(_ x: Tensor, _ w: Tensor, _ bias: Tensor, _ g: ConvGeometry, relu: Bool) -> Tensor {
     precondition(bias.count == g.outChannels, "conv2d: a bias of \(bias.count) values for \(g.outChannels) output channels.")
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
@@ -36,14 +68,14 @@ public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padd
     forEachChunk(g.batch * g.outChannels, minimum: max(1, (1 << 16) / plane)) { planes in
         for p in planes {
             let (values, b) = (out.data + p * plane, bias.data[p % g.outChannels])
-            for i in 0..<plane { values[i] += b }
+            if relu {
+                for i in 0..<plane { values[i] = max(values[i] + b, 0) }
+            } else {
+                for i in 0..<plane { values[i] += b }
+            }
         }
     }
-    return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
-        [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
-         c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil,
-         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.shapes[2]) : nil]
-    }
+    return out
 }
 
 /// dx (N,C,H,W) from dy (N,K,P,Q) and w: the transposed convolution.

@@ -38,3 +38,57 @@ public func meanPool2x2(_ x: Tensor) -> Tensor { sumPool2x2(x) * 0.25 }
 
 /// (N, C, H, W) -> (N, C): the mean of each channel's plane.
 public func globalAveragePool(_ x: Tensor) -> Tensor { x.mean(alongAxes: [2, 3]) }
+
+/// (N, C, H, W) -> (N, C, height, width) by bilinear interpolation, exactly as PyTorch's
+/// `F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False)` computes it
+/// (pytorch-fid resizes every image to 299x299 so): on each axis, output index d reads the input
+/// at s = max(0, (in / out) * (d + 0.5) - 0.5), all in float32, between i0 = floor(s) and
+/// i1 = min(i0 + 1, in - 1) with weights 1 - (s - i0) and s - i0; an axis whose size does not
+/// change is copied. Forward only: an input that requires gradients is refused.
+public func resizedBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    precondition(!x.requiresGrad, "resizedBilinear is forward only (it has no backward rule), but its input requires gradients: pass it a tensor that does not (e.g. `.detached`).")
+    precondition(x.rank == 4 && height >= 1 && width >= 1, "resizedBilinear needs an (N, C, H, W) input and a size of at least 1x1, got \(x.shape) to \(height)x\(width).")
+    let (h, w) = (x.shape[2], x.shape[3])
+    let (rows, columns) = (BilinearTaps(from: h, to: height), BilinearTaps(from: w, to: width))
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], height, width])
+    forEachChunk(x.shape[0] * x.shape[1], minimum: max(1, (1 << 16) / (height * width))) { planes in
+        for plane in planes {
+            let (source, destination) = (x.data + plane * h * w, out.data + plane * height * width)
+            for i in 0..<height {
+                let (top, bottom) = (source + rows.first[i] * w, source + rows.second[i] * w)
+                let (topWeight, bottomWeight) = (rows.firstWeight[i], rows.secondWeight[i])
+                for j in 0..<width {
+                    let (left, right) = (columns.first[j], columns.second[j])
+                    let (leftWeight, rightWeight) = (columns.firstWeight[j], columns.secondWeight[j])
+                    destination[i * width + j] = topWeight * (leftWeight * top[left] + rightWeight * top[right])
+                        + bottomWeight * (leftWeight * bottom[left] + rightWeight * bottom[right])
+                }
+            }
+        }
+    }
+    return record(out, "resizedBilinear", [x], uses: [[]]) { _ in preconditionFailure("resizedBilinear has no backward rule.") }
+}
+
+/// The two input indices and their weights for every output index of one axis, by PyTorch's
+/// `area_pixel_compute_source_index` and `compute_source_index_and_lambda` (align_corners=False).
+private struct BilinearTaps {
+    var first: [Int] = [], second: [Int] = []
+    var firstWeight: [Float] = [], secondWeight: [Float] = []
+
+    init(from input: Int, to output: Int) {
+        let scale = Float(input) / Float(output)
+        for d in 0..<output {
+            guard input != output else {
+                first.append(d); second.append(d); firstWeight.append(1); secondWeight.append(0)
+                continue
+            }
+            let source = max(scale * (Float(d) + 0.5) - 0.5, 0)
+            let lower = Int(source)
+            let lambda = min(max(source - Float(lower), 0), 1)
+            first.append(lower)
+            second.append(lower < input - 1 ? lower + 1 : lower)
+            firstWeight.append(1 - lambda)
+            secondWeight.append(lambda)
+        }
+    }
+}
