@@ -59,6 +59,7 @@ public struct FeatureMoments {
     public mutating func add(_ features: FeatureSet) {
         precondition(features.dimension == dimension,
                      "FeatureMoments.add: rows of \(features.dimension) features do not fit moments of \(dimension).")
+        guard features.count > 0 else { return }
         features.values.withUnsafeBufferPointer { add($0.baseAddress!, rowCount: features.count) }
     }
 
