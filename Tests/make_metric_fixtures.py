@@ -28,10 +28,14 @@ metrics.npz (np.savez, every array float64):
                                    Salimans et al.'s Inception Score code over 10 splits
 fid_stats.npz: mu_real and sigma_real saved as pytorch-fid's save_fid_stats saves them
 (np.savez_compressed, keys mu and sigma).
+lying_stats.npz: a mu.npy whose header claims shape (16384,) over 8 bytes of data, and a
+sigma.npy whose header claims shape (2**62, 8): a reader must refuse both before allocating.
 
 Deterministic: every value comes from one seeded numpy generator.
 """
+import io
 import pathlib
+import zipfile
 
 import numpy as np
 from pytorch_fid.fid_score import calculate_frechet_distance
@@ -109,6 +113,13 @@ def inception_score(logits, splits=10):
     return np.mean(scores), np.std(scores)
 
 
+def npy_with_header(shape, data):
+    """A .npy member whose header says float64 `shape`, followed by `data` whatever its size."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + data
+
+
 def main():
     out = {}
     # The fake set shares the real set's mixing, a little shrunk, shifted and perturbed, so
@@ -139,6 +150,9 @@ def main():
 
     np.savez(FIXTURES / "metrics.npz", **out)
     np.savez_compressed(FIXTURES / "fid_stats.npz", mu=out["mu_real"], sigma=out["sigma_real"])
+    with zipfile.ZipFile(FIXTURES / "lying_stats.npz", "w") as archive:
+        archive.writestr("mu.npy", npy_with_header((16384,), np.zeros(1).tobytes()))
+        archive.writestr("sigma.npy", npy_with_header((2 ** 62, 8), np.zeros(1).tobytes()))
     for key in ["fid", "low_fid", "low_fid_pytorch_fid", "kid_full", "precision", "recall", "is_mean", "is_std"]:
         print(f"{key} = {float(out[key]):.12g}")
     print("kid_mmd =", out["kid_mmd"])

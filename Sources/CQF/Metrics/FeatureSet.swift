@@ -66,15 +66,11 @@ public struct FeatureSet {
         return FeatureSet(dimension: dimension, values: whole)
     }
 
-    /// The rows `rows`, in that order, as a (rows.count, dimension) float64 matrix: what the
-    /// metrics hand to dgemm.
-    func doubleRows<Rows: Collection>(_ rows: Rows) -> [Double] where Rows.Element == Int {
-        var result = [Double](repeating: 0, count: rows.count * dimension)
-        values.withUnsafeBufferPointer { values in
-            for (position, row) in rows.enumerated() {
-                for j in 0..<dimension { result[position * dimension + j] = Double(values[row * dimension + j]) }
-            }
-        }
+    /// The rows `rows`, in that order, as a (rows.count, dimension) row-major matrix.
+    func selectedRows(_ rows: [Int]) -> [Float] {
+        var result: [Float] = []
+        result.reserveCapacity(rows.count * dimension)
+        for row in rows { result.append(contentsOf: values[row * dimension..<(row + 1) * dimension]) }
         return result
     }
 }

@@ -9,9 +9,11 @@
 // torch-fidelity: the subsets come from our Philox generator (stream `kidSubsets`), not numpy's,
 // so single subsets differ while the estimate does not; and when a set has fewer features than
 // the subset size, the subsets shrink to the smaller set's size, where torch-fidelity refuses.
-// The Gram matrices are float64 (dsyrk and dgemm). Over MPI the subsets are shared out among the
-// ranks (subset s on rank s mod P), each computed whole on one rank, so the result does not
-// depend on the number of ranks.
+// The Gram matrices x·y come from ssyrk and sgemm in float32, as torch-fidelity computes them
+// (half the time of float64; their rounding, ~1e-6 of |x||y| and of either sign, moves KID far
+// less than its spread over subsets); the kernel and the sums are float64. Over MPI the subsets
+// are shared out among the ranks (subset s on rank s mod P), each computed whole on one rank,
+// so the result does not depend on the number of ranks.
 import CBLAS
 
 /// KID's settings, torch-fidelity's defaults, and its computation.
@@ -65,7 +67,7 @@ public struct KernelInceptionDistance {
     func mmdSquared(_ x: FeatureSet, rows xRows: [Int], _ y: FeatureSet, rows yRows: [Int]) -> Double {
         precondition(xRows.count == yRows.count, "mmdSquared: the unbiased estimate needs subsets of one size, got \(xRows.count) and \(yRows.count).")
         let m = xRows.count, d = x.dimension
-        let a = x.doubleRows(xRows), b = y.doubleRows(yRows)
+        let a = x.selectedRows(xRows), b = y.selectedRows(yRows)
         let gamma = self.gamma ?? 1 / Double(d)
         func kernel(_ dot: Double) -> Double {
             let base = gamma * dot + coefficient
@@ -73,19 +75,19 @@ public struct KernelInceptionDistance {
             for _ in 0..<degree { value *= base }
             return value
         }
-        var gram = [Double](repeating: 0, count: m * m)
+        var gram = [Float](repeating: 0, count: m * m)
         /// Σ_{i≠j} k over the Gram matrix of `rows` with itself: twice its strict upper triangle.
-        func offDiagonalSum(_ rows: [Double]) -> Double {
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, rows, Int32(d), 0, &gram, Int32(m))
+        func offDiagonalSum(_ rows: [Float]) -> Double {
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(d), 1, rows, Int32(d), 0, &gram, Int32(m))
             var total = 0.0
             for i in 0..<m {
-                for j in i + 1..<m { total += kernel(gram[i * m + j]) }
+                for j in i + 1..<m { total += kernel(Double(gram[i * m + j])) }
             }
             return 2 * total
         }
         let within = offDiagonalSum(a) + offDiagonalSum(b)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), 1, a, Int32(d), b, Int32(d), 0, &gram, Int32(m))
-        let across = gram.reduce(0) { $0 + kernel($1) }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(m), Int32(d), 1, a, Int32(d), b, Int32(d), 0, &gram, Int32(m))
+        let across = gram.reduce(0) { $0 + kernel(Double($1)) }
         return within / Double(m * (m - 1)) - 2 * across / Double(m * m)
     }
 }

@@ -5,10 +5,13 @@
 // fake features inside some real ball; recall, symmetrically, the fraction of real features
 // inside some ball of the fake set. A point on a ball's boundary is inside (their `<=`).
 //
-// Squared distances |a|² + |b|² - 2 a·b come in blocks of rows from dgemm in float64, so that
-// 10k x 10k features of 2048 values never need more than a block of the distance matrix.
-// Over MPI each rank takes a contiguous share of the rows and the counts are summed; every
-// distance is computed whole on one rank, so the result does not depend on the number of ranks.
+// Squared distances |a|² + |b|² - 2 a·b come in blocks of rows, the products from sgemm in
+// float32 (Kynkäänniemi et al.'s code computes them in reduced precision on the GPU) and the
+// norms and sums in float64, so that 10k x 10k features of 2048 values never need more than a block of the
+// distance matrix. The float32 rounding, ~1e-6 of |a||b|, can only move a point that sits on a
+// ball's boundary to within that margin. Over MPI each rank takes a contiguous share of the
+// rows and the counts are summed; every distance is computed whole on one rank, so the result
+// does not depend on the number of ranks.
 import CBLAS
 
 /// (precision, recall) of `fake` against `real`, both whole (gathered) on every rank; the
@@ -37,26 +40,23 @@ public func precisionAndRecall(real: FeatureSet, fake: FeatureSet, neighbourhood
     return (counts[0] / Double(fake.count), Double(covered) / Double(real.count))
 }
 
-/// A feature set in float64 with its rows' squared norms: what the distance blocks are made of.
+/// A feature set with its rows' squared norms (float64): what the distance blocks are made of.
 private struct PointCloud {
-    let count: Int
-    let dimension: Int
-    /// (count, dimension) row-major.
-    let rows: [Double]
+    let features: FeatureSet
     let squaredNorms: [Double]
 
-    /// Elements of the distance matrix computed at once (64 MiB).
+    /// Elements of the distance matrix computed at once (32 MiB of floats).
     static let blockElements = 1 << 23
 
     init(_ features: FeatureSet) {
-        count = features.count
-        dimension = features.dimension
-        let rows = features.doubleRows(0..<features.count)
+        self.features = features
+        let d = features.dimension
         squaredNorms = (0..<features.count).map { i in
-            (0..<features.dimension).reduce(0) { $0 + rows[i * features.dimension + $1] * rows[i * features.dimension + $1] }
+            features.values[i * d..<(i + 1) * d].reduce(0.0) { $0 + Double($1) * Double($1) }
         }
-        self.rows = rows
     }
+
+    var count: Int { features.count }
 
     /// Squared distance from each point to its k-th nearest other point of the cloud, on every
     /// rank (each rank computes its share and the shares are summed into zeros).
@@ -83,21 +83,21 @@ private struct PointCloud {
     /// squared distances to every point of `other` (negative round-off clamped at 0).
     func forEachDistanceBlock(to other: PointCloud, rows: Range<Int>,
                               _ body: (Int, UnsafeBufferPointer<Double>) -> Void) {
-        let n = other.count, d = dimension
+        let n = other.count, d = features.dimension
         let blockRows = max(1, min(rows.count, Self.blockElements / n))
-        var block = [Double](repeating: 0, count: blockRows * n)
+        var products = [Float](repeating: 0, count: blockRows * n)
+        var distances = [Double](repeating: 0, count: n)
         for start in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
             let height = min(blockRows, rows.upperBound - start)
-            self.rows.withUnsafeBufferPointer { mine in
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(height), Int32(n), Int32(d), -2,
-                            mine.baseAddress! + start * d, Int32(d), other.rows, Int32(d), 0, &block, Int32(n))
+            features.values.withUnsafeBufferPointer { mine in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(height), Int32(n), Int32(d), 1,
+                            mine.baseAddress! + start * d, Int32(d), other.features.values, Int32(d), 0, &products, Int32(n))
             }
-            block.withUnsafeMutableBufferPointer { block in
-                for r in 0..<height {
-                    let distances = UnsafeMutableBufferPointer(rebasing: block[r * n..<(r + 1) * n])
-                    for j in 0..<n { distances[j] = max(0, distances[j] + squaredNorms[start + r] + other.squaredNorms[j]) }
-                    body(start + r, UnsafeBufferPointer(distances))
+            for r in 0..<height {
+                for j in 0..<n {
+                    distances[j] = max(0, squaredNorms[start + r] + other.squaredNorms[j] - 2 * Double(products[r * n + j]))
                 }
+                distances.withUnsafeBufferPointer { body(start + r, $0) }
             }
         }
     }

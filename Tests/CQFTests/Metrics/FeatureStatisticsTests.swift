@@ -88,9 +88,23 @@ final class FeatureStatisticsTests: XCTestCase {
         }
     }
 
+    /// Headers that claim more data than the member holds, or a shape whose size overflows, are
+    /// refused before anything is allocated.
+    func testLyingHeadersAreRefusedBeforeAllocating() throws {
+        let path = MetricFixtures.path("lying_stats.npz")
+        XCTAssertThrowsError(try FeatureStatistics(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".contains("key mu holds dtype <f8, shape [16384], 8 bytes of data"), "\(error)")
+        }
+        XCTAssertThrowsError(try ZipArchive(path: path).floatArray("sigma", expected: "anything") { _ in true }) { error in
+            XCTAssertTrue("\(error)".contains("key sigma holds dtype <f8, shape [4611686018427387904, 8]"), "\(error)")
+        }
+    }
+
+    /// A fresh file name in a folder removed when the test ends.
     private func temporaryPath(_ name: String) -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(getpid())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(getpid())-\(name)")
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
         return directory.appendingPathComponent(name).path
     }
 }

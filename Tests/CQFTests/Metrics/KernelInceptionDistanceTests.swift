@@ -1,5 +1,7 @@
 // KID against a numpy oracle of torch-fidelity's unbiased MMD² over the same subsets, and the
-// subsets our generator draws.
+// subsets our generator draws. The oracle is float64 throughout; our Gram matrices are float32
+// (as torch-fidelity's), which leaves errors near 1e-7 of MMD² here: the tolerance is 1e-5,
+// a hundred times below the spread of MMD² over subsets.
 import XCTest
 @testable import CQF
 
@@ -13,7 +15,7 @@ final class KernelInceptionDistanceTests: XCTestCase {
         for subset in 0..<expected.count {
             let rows = subset * 100..<(subset + 1) * 100
             let estimate = KernelInceptionDistance().mmdSquared(real, rows: Array(realRows[rows]), fake, rows: Array(fakeRows[rows]))
-            worst = max(worst, assertRelativeError(estimate, expected[subset], below: 1e-9, "MMD² of subset \(subset)"))
+            worst = max(worst, assertRelativeError(estimate, expected[subset], below: 1e-5, "MMD² of subset \(subset)"))
         }
         print("KernelInceptionDistanceTests: per-subset MMD² against the oracle, worst relative error \(worst)")
     }
@@ -26,7 +28,7 @@ final class KernelInceptionDistanceTests: XCTestCase {
         kid.subsets = 1
         kid.subsetSize = 250
         let result = kid(real: first250, fake: fake)
-        let error = assertRelativeError(result.mean, MetricFixtures.scalar("kid_full"), below: 1e-9, "KID of the whole sets")
+        let error = assertRelativeError(result.mean, MetricFixtures.scalar("kid_full"), below: 1e-5, "KID of the whole sets")
         XCTAssertEqual(result.standardDeviation, 0)
         print("KernelInceptionDistanceTests: whole sets against the oracle, relative error \(error)")
     }

@@ -37,6 +37,25 @@ final class SampleQualityTests: XCTestCase {
         XCTAssertEqual(two[0].fid, two[1].fid, "every rank must get the same bits")
     }
 
+    /// EvaluationBatches may leave a rank with no images at all.
+    func testARankWithoutImages() {
+        let real = MetricFixtures.features("real"), fake = MetricFixtures.features("fake")
+        let logits = MetricFixtures.features("logits")
+        let one = SampleQuality.compute(features: fake, logits: logits, reference: .features(real))
+        let two = ThreadedWorld(size: 2).run { communicator in
+            let mine = { (set: FeatureSet) in communicator.rank == 0 ? set : FeatureSet(dimension: set.dimension) }
+            return SampleQuality.compute(features: mine(fake), logits: mine(logits), reference: .features(mine(real)), over: communicator)
+        }
+        for scores in two {
+            XCTAssertEqual(scores.images, 250)
+            assertRelativeError(scores.fid, one.fid, below: 1e-12, "FID with an idle rank")
+            assertRelativeError(scores.kid!, one.kid!, below: 1e-12, "KID with an idle rank")
+            assertRelativeError(scores.inceptionScore, one.inceptionScore, below: 1e-12, "IS with an idle rank")
+            XCTAssertEqual(scores.precision, one.precision)
+            XCTAssertEqual(scores.recall, one.recall)
+        }
+    }
+
     func testPublishedStatisticsGiveFIDOnly() throws {
         let reference = try FeatureStatistics(contentsOf: MetricFixtures.path("fid_stats.npz"))
         let scores = SampleQuality.compute(features: MetricFixtures.features("fake"), logits: MetricFixtures.features("logits"),
