@@ -23,7 +23,8 @@ let classifierCommand = Command(
 
         Trains on the train split, then measures the accuracy on the test split. Progress goes
         to standard error; one JSON object to standard output:
-        {"test_accuracy": ..., "steps": N, "seconds": wall time, "cpu_seconds": ..., "out": FILE}.
+        {"test_accuracy": ..., "steps": N, "seconds": wall time, "cpu_seconds": CPU time of all
+        ranks, "out": FILE}.
         """,
     run: { arguments in
         let kind = try DatasetKind.named(try arguments.string("dataset") ?? DatasetKind.fashionMNIST.rawValue)
@@ -67,10 +68,12 @@ let classifierCommand = Command(
             let accuracy = try classifier.accuracy(on: testImages, batch: 500, communicator: communicator,
                                                    progress: ProgressLine(total: testImages.count, unit: "images", label: "classifier: test", enabled: root))
             classifier.testAccuracy = accuracy
+            var cpuSeconds = [processCPUSeconds()]
+            cpuSeconds.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
             if root {
                 try classifier.save(path: out)
                 printJSON([("test_accuracy", accuracy), ("steps", steps), ("seconds", Date().timeIntervalSince(started)),
-                           ("cpu_seconds", processCPUSeconds()), ("out", out)])
+                           ("cpu_seconds", cpuSeconds[0]), ("out", out)])
             }
         } catch {
             // Every rank fails alike on bad data; one message and a clean end, never a hang.

@@ -76,7 +76,7 @@ public final class ProgressLine {
         let rate = Double(done) / max(seconds, 1e-9)
         let percent = total == 0 ? 100 : done * 100 / total
         let remaining = done == total ? "done in \(formatDuration(seconds))" : "ETA \(formatDuration(Double(total - done) / rate))"
-        var text = "\(label): \(done)/\(total) \(unit) (\(percent)%) | " + String(format: "%.1f %@/s", rate, unit) + " | \(remaining)"
+        var text = "\(label): \(done)/\(total) \(unit) (\(percent)%) | " + String(format: rate < 100 ? "%.1f %@/s" : "%.0f %@/s", rate, unit) + " | \(remaining)"
         if let status { text += " | " + status }
         return text
     }
