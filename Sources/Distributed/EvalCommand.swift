@@ -35,7 +35,10 @@ let evalCommand = Command(
         Convolutions.kernels = DNNLConvolution(threads: settings.threads)
         EngineThreads.count = settings.threads
         let images = try openDataset(kind: try DatasetKind.named(dataset ?? config.dataset), path: data ?? config.data, split: split)
-        let result = try model.evaluate(images, samples: samples ?? config.eval_k, limit: limit, batch: config.batch, communicator: communicator)
+        let progress = ProgressLine(total: min(limit ?? images.count, images.count), unit: "images", label: "eval",
+                                    enabled: communicator.isRoot)
+        let result = try model.evaluate(images, samples: samples ?? config.eval_k, limit: limit, batch: config.batch,
+                                        communicator: communicator, progress: progress)
         if communicator.isRoot {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys

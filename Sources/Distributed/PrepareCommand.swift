@@ -42,10 +42,7 @@ let prepareCommand = Command(
         guard let kind = DatasetKind(rawValue: kindName) else {
             throw UsageError("prepare: unknown --dataset '\(kindName)'; expected one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let defaultData = kind == .fashionMNIST ? "/usr/share/datasets/fashion-mnist" : nil
-        guard let data = try arguments.string("data") ?? defaultData else {
-            throw UsageError("prepare: --data PATH is required for --dataset \(kind.rawValue)")
-        }
+        let data = try arguments.dataPath(for: kind)
         guard let out = try arguments.string("out") else { throw UsageError("prepare: --out FILE is required") }
         let size = try arguments.int("size", range: 1...4096)
         let crop = try arguments.int("crop", range: 1...65536)
@@ -54,18 +51,15 @@ let prepareCommand = Command(
             throw UsageError("prepare: --split expects train or test, got '\(splitName)'")
         }
         try arguments.finish()
-        guard FileManager.default.fileExists(atPath: data) else {
-            let hint = kind == .fashionMNIST ? " (install Debian's dataset-fashion-mnist, or pass --data)" : ""
-            throw UsageError("prepare: --data \(data) does not exist\(hint)")
-        }
 
         let source = try openImageSource(kind: kind, path: data, split: split, size: size, crop: crop)
         printError("prepare: \(kind.rawValue) \(split.rawValue) from \(data): up to \(source.expectedCount) images of \(source.shape) -> \(out)")
         let listedWarnings = 20
         var warnings = 0
-        let summary = try prepareDataset(source, to: out) { warning in
+        let progress = ProgressLine(total: source.expectedCount, unit: "images", label: "prepare")
+        let summary = try prepareDataset(source, to: out, progress: progress) { warning in
             warnings += 1
-            if warnings <= listedWarnings { printError("warning: \(warning)") }
+            if warnings <= listedWarnings { progress.interject("warning: \(warning)") }
         }
         if warnings > listedWarnings { printError("warning: \(warnings - listedWarnings) more skipped images not listed") }
         print(String(format: "wrote %@: %d images of %@, %d skipped, CRC-32 %08x, %.1f s (%.0f images/s)",

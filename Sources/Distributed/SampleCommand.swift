@@ -25,7 +25,7 @@ let sampleCommand = Command(
         Convolutions.kernels = DNNLConvolution(threads: ProcessInfo.processInfo.activeProcessorCount)
         let (model, _) = try loadModel(checkpoint: path)
         let c = model.config
-        let pixels = model.sampleImages(count: count, seed: seed)
+        let pixels = model.sampleImages(count: count, seed: seed, progress: ProgressLine(total: count, unit: "images", label: "sample"))
         try writeNPZ(path: out, arrays: [NPZArray(name: "arr_0", shape: [count, c.image_size, c.image_size, c.channels], bytes: pixels)])
         if let grid { try model.writeSampleGrid(path: grid, count: min(count, 100), seed: seed) }
         Console.error("sample: \(count) images to \(out)\(grid.map { " and a grid to \($0)" } ?? "")")

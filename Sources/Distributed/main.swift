@@ -5,6 +5,7 @@ let commands: [Command] = [
     evalCommand,
     sampleCommand,
     prepareCommand,
+    classifierCommand,
     benchCommand,
     gradcheckCommand,
 ]
@@ -16,7 +17,7 @@ let usage = """
            Distributed SUBCOMMAND --help
 
     subcommands:
-    \(commands.map { "  " + $0.name.padding(toLength: 11, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+    \(commands.map { "  " + $0.name.padding(toLength: 12, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
     """
 
 /// oneDNN's threads come from libgomp, which reads its wait policy once, when it loads, and by

@@ -14,13 +14,17 @@ public struct PrepareSummary: Sendable {
 }
 
 /// Packs every image of `source` into `path`. Skipped images are passed to `warn` and counted;
-/// a source that yields no image at all is an error.
-public func prepareDataset(_ source: ImageSource, to path: String,
+/// a source that yields no image at all is an error. `progress` counts written and skipped images.
+public func prepareDataset(_ source: ImageSource, to path: String, progress: ProgressLine? = nil,
                            warn: (String) -> Void = { _ in }) throws -> PrepareSummary {
     let start = Date()
     let writer = try PackedWriter(path: path, shape: source.shape)
     var skipped = 0
-    try source.forEachImage(warn: { skipped += 1; warn($0) }) { try writer.append($0) }
+    try source.forEachImage(warn: { skipped += 1; progress?.advance(); warn($0) }) { image in
+        try writer.append(image)
+        progress?.advance()
+    }
+    progress?.finish()
     guard writer.count > 0 else {
         throw DataError(file: path, "was not written: no image could be read from the input (\(skipped) skipped)")
     }

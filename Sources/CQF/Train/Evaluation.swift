@@ -24,9 +24,9 @@ extension PhiloxStream {
 
 extension CQFModel {
     /// BPD of `dataset` (or its first `limit` images) over every rank's share, with `samples`
-    /// importance samples. Identical on every rank.
+    /// importance samples. Identical on every rank. `progress` counts the images of every rank.
     public func evaluate(_ dataset: ImageDataset, samples: Int, limit: Int?, batch: Int,
-                         communicator: Communicator) throws -> EvaluationResult {
+                         communicator: Communicator, progress: ProgressLine? = nil) throws -> EvaluationResult {
         guard config.objective.usesCoverage else {
             throw ConfigError("objective \(config.objective.rawValue) has no likelihood to evaluate (no encoder)")
         }
@@ -36,6 +36,7 @@ extension CQFModel {
         let buffer = Tensor(uninitialized: [perRank, config.channels, config.image_size, config.image_size])
         var sums = [0.0, 0.0, 0.0]  // ELBO nll, IW nll, images
         while let n = batches.next(into: buffer.data) {
+            progress?.advance(by: batch)
             guard n > 0 else { continue }
             let first = batches.shard(batch: batches.batch - 1).lowerBound
             let x = Tensor(shape: [n] + buffer.shape.dropFirst(), storage: buffer.storage)
@@ -44,6 +45,7 @@ extension CQFModel {
             sums[1] += iw
             sums[2] += Double(n)
         }
+        progress?.finish()
         sums.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
         let perImage = { (total: Double) in bitsPerDimension(nll: total / sums[2], dimensions: self.config.dimensions) }
         return EvaluationResult(bpd: perImage(sums[0]), bpd_iw: perImage(sums[1]), images: Int(sums[2]))

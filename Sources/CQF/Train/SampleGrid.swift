@@ -3,7 +3,7 @@
 
 extension CQFModel {
     /// `count` generated images as uint8 NHWC, with the noise of `seed` (evaluation-mode flow).
-    public func sampleImages(count: Int, seed: Int, batch: Int = 64) -> [UInt8] {
+    public func sampleImages(count: Int, seed: Int, batch: Int = 64, progress: ProgressLine? = nil) -> [UInt8] {
         var pixels: [UInt8] = []
         pixels.reserveCapacity(count * config.dimensions)
         var done = 0
@@ -13,7 +13,9 @@ extension CQFModel {
             let images = Recording.paused { generate(batch: n, noise: StepNoise(seed: seed, step: 0, firstImage: done)) }
             pixels += toNHWC(quantised(images), channels: config.channels, size: config.image_size)
             done += n
+            progress?.advance(by: n)
         }
+        progress?.finish()
         return pixels
     }
 

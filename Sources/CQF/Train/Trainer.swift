@@ -184,14 +184,6 @@ public final class Trainer {
     }
 }
 
-/// 3725 s -> "1h02m05s".
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%dh%02dm%02ds", s / 3600, s / 60 % 60, s % 60)
-        : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
-}
-
 extension DatasetKind {
     /// The kind called `name` (config field `dataset`, or `--dataset`), or an error listing the kinds.
     public static func named(_ name: String) throws -> DatasetKind {

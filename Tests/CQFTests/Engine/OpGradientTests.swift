@@ -53,6 +53,8 @@ final class OpGradientTests: XCTestCase {
         assertGradientsMatchFiniteDifferences([[2, 3, 3, 5]]) { upsample2x($0[0]) }
         assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { sumPool2x2($0[0]) }
         assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { meanPool2x2($0[0]) }
+        assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { maxPool2x2($0[0]) }
+        XCTAssertEqual(maxPool2x2(Tensor(shape: [1, 1, 2, 4], [1, 5, 2, 0, 3, -1, -7, -8])).array, [5, 2])
         assertGradientsMatchFiniteDifferences([[2, 5, 3, 3]]) { $0[0].channels(1..<4) }
         assertGradientsMatchFiniteDifferences([[2, 5, 3, 3], [2, 2, 3, 3]]) { concatChannels([$0[0], $0[1]]) }
         assertGradientsMatchFiniteDifferences([[3, 2, 3, 5]]) { $0[0].flattened() }
@@ -131,6 +133,7 @@ final class OpGradientTests: XCTestCase {
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: -3...3) { softplus($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: 0.2...3) { sqrt($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { square(meanPool2x2($0[0])) }
+        assertSecondOrderGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { square(maxPool2x2($0[0])) }
         assertSecondOrderGradientsMatchFiniteDifferences([[2, 3, 5, 5], [4, 3, 3, 3]]) {
             square(conv2d($0[0], $0[1], stride: 1, padding: 1))
         }

@@ -1,5 +1,6 @@
 // Nearest-neighbour x2 upsampling (the VAE's top-down path), its adjoint the 2x2 sum pool
-// (which, scaled by 1/4, is the discriminator's mean pool), and global average pooling.
+// (which, scaled by 1/4, is the discriminator's mean pool), the classifier's 2x2 max pool, and
+// global average pooling.
 
 /// (N, C, H, W) -> (N, C, 2H, 2W), each pixel repeated into a 2x2 block.
 public func upsample2x(_ x: Tensor) -> Tensor {
@@ -31,6 +32,27 @@ public func sumPool2x2(_ x: Tensor) -> Tensor {
         } }
     }
     return record(out, "sumPool2x2", [x], uses: [[]]) { c in [upsample2x(c.gradient)] }
+}
+
+/// (N, C, H, W) -> (N, C, H/2, W/2), each output the largest of a 2x2 block (the classifier's
+/// pooling). The gradient goes to the first largest pixel of each block, through a constant 0/1
+/// mask, so the rule is linear in the gradient and differentiable again.
+public func maxPool2x2(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0, "2x2 pooling needs even H and W, got \(x.shape).")
+    let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2] / 2, x.shape[3] / 2)
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], h, w])
+    let mask = Tensor(shape: x.shape, repeating: 0)
+    for p in 0..<nc {
+        let (src, dst, chosen) = (x.data + p * 4 * h * w, out.data + p * h * w, mask.data + p * 4 * h * w)
+        for i in 0..<h { for j in 0..<w {
+            let top = (2 * i) * 2 * w + 2 * j
+            var largest = top
+            for k in [top + 1, top + 2 * w, top + 2 * w + 1] where src[k] > src[largest] { largest = k }
+            dst[i * w + j] = src[largest]
+            chosen[largest] = 1
+        } }
+    }
+    return record(out, "maxPool2x2", [x], uses: [[]]) { c in [upsample2x(c.gradient) * mask] }
 }
 
 /// The 2x2 mean pool of the discriminator's residual blocks.
