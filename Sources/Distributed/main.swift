@@ -5,6 +5,7 @@ let commands: [Command] = [
     evalCommand,
     sampleCommand,
     prepareCommand,
+    scoreCommand,
     classifierCommand,
     benchCommand,
     gradcheckCommand,

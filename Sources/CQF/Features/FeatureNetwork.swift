@@ -16,3 +16,28 @@ public protocol FeatureNetwork: AnyObject {
     /// them to pytorch-fid). Each network resizes, rescales or repeats gray channels itself.
     func evaluate(_ images: Tensor) -> (features: Tensor, logits: Tensor)
 }
+
+extension FeatureNetwork {
+    /// Features and logits of this rank's share of `images` (rows tagged with their index in the
+    /// whole set), evaluated `batch` images at a time; `progress` counts the images done.
+    public func judge(_ images: JudgedImages, rank: Int, ranks: Int, batch: Int,
+                      progress: ProgressLine? = nil, warn: (String) -> Void = { _ in }) throws -> (features: FeatureSet, logits: FeatureSet) {
+        var features = FeatureSet(dimension: featureCount)
+        var logits = FeatureSet(dimension: classCount)
+        try images.forEachBatch(rank: rank, ranks: ranks, batch: batch, warn: warn) { pixels, firstIndex in
+            let judged = evaluate(pixels)
+            features.append(judged.features, firstIndex: firstIndex)
+            logits.append(judged.logits, firstIndex: firstIndex)
+            progress?.advance(by: pixels.shape[0])
+        }
+        progress?.finish()
+        return (features, logits)
+    }
+}
+
+/// The feature network in the safetensors file at `path`: a classifier written by
+/// `Distributed classifier` (its metadata says kind "classifier"), or else pytorch-fid's
+/// Inception v3, whose reader names the first tensor the file lacks.
+public func loadFeatureNetwork(path: String) throws -> FeatureNetwork {
+    try SafeTensors.read(path: path).metadata["kind"] == "classifier" ? Classifier(contentsOf: path) : InceptionV3(contentsOf: path)
+}

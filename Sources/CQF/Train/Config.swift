@@ -68,6 +68,12 @@ public struct Config: Codable, Equatable, Sendable {
     public var checksum_every = 50
     /// A collective that takes longer than this many seconds aborts the job.
     public var stall_timeout: Double = 300
+    /// Every this many steps (0: never), FD and IS of `score_images` prior samples against the
+    /// test split, in the features of the network at `score_features` (a `classifier` file or
+    /// pytorch-fid's Inception); off, with a warning, when that file does not exist.
+    public var score_every = 0
+    public var score_images = 2000
+    public var score_features = ""
 
     public init() {}
 
@@ -211,6 +217,10 @@ extension Config {
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,
                     "config fields log_every, sample_every, checkpoint_every and checksum_every must be at least 1")
         try require(stall_timeout > 0, "config field stall_timeout must be positive, got \(stall_timeout)")
+        try require(score_every >= 0, "config field score_every must not be negative, got \(score_every)")
+        // Ten images at least: the Inception Score takes ten splits.
+        try require(score_images >= 10, "config field score_images must be at least 10, got \(score_images)")
+        try require(score_every == 0 || !score_features.isEmpty, "config field score_every needs score_features, the feature network's file")
     }
 
     /// The config as pretty JSON (config.json, checkpoint metadata).

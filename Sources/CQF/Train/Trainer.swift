@@ -23,6 +23,7 @@ public final class Trainer {
     let step: TrainingStep
     let loader: BatchLoader
     let metrics: MetricsLog?
+    let quality: QualityProbe?
     /// The step to run next (steps already done).
     public private(set) var nextStep = 0
 
@@ -49,6 +50,7 @@ public final class Trainer {
         } else {
             metrics = nil
         }
+        quality = try QualityProbe(config: config, communicator: communicator)
         if options.resume { try restore(from: latestCheckpoint) }
         synchroniseStartingState()
     }
@@ -105,11 +107,12 @@ public final class Trainer {
             if nextStep % config.checksum_every == 0 {
                 for (name, set) in model.networks { communicator.verifyIdentical(set, name: name, step: nextStep) }
             }
-            if nextStep % config.log_every == 0 || nextStep == config.steps {
+            let scored = quality != nil && nextStep % config.score_every == 0 ? try quality!.measure(model) : nil
+            if nextStep % config.log_every == 0 || nextStep == config.steps || scored != nil {
                 let now = communicatorSeconds
                 let spread = communicator.stragglerSummary(stepSeconds: interval.seconds / Double(interval.steps),
                                                            commSeconds: (now - interval.communication) / Double(interval.steps))
-                log(losses, epoch: batch.epoch, spread: spread, elapsed: Date().timeIntervalSince(started), done: nextStep - firstStep)
+                log(losses, quality: scored, epoch: batch.epoch, spread: spread, elapsed: Date().timeIntervalSince(started), done: nextStep - firstStep)
                 interval = (0, 0, now)
             }
             if communicator.isRoot && nextStep % config.sample_every == 0 {
@@ -153,7 +156,8 @@ public final class Trainer {
         communicator.barrier()
     }
 
-    private func log(_ losses: StepLosses, epoch: Int, spread: StragglerSummary, elapsed: Double, done: Int) {
+    private func log(_ losses: StepLosses, quality: SampleQuality.Scores?,
+                     epoch: Int, spread: StragglerSummary, elapsed: Double, done: Int) {
         guard communicator.isRoot else { return }
         let secondsPerStep = spread.stepSeconds.max
         let imagesPerSecond = Double(config.batch) / max(secondsPerStep, 1e-9)
@@ -164,6 +168,7 @@ public final class Trainer {
             "logit_real": losses.realLogit, "logit_fake": losses.fakeLogit, "kl": losses.kl, "bpd": bpd, "skipped": losses.skipped,
         ]
         fields.merge(spread.metrics) { a, _ in a }
+        if let quality { fields.merge(["fd": quality.fid, "is": quality.inceptionScore, "is_std": quality.inceptionScoreStandardDeviation]) { a, _ in a } }
         metrics?.write(fields)
         let remaining = Double(config.steps - nextStep) * elapsed / Double(max(done, 1))
         var line = "step \(nextStep)/\(config.steps)"
@@ -171,6 +176,7 @@ public final class Trainer {
         if config.objective.usesQuality {
             line += String(format: " | L_Q %.3f D %.3f gp %.4f", losses.quality, losses.discriminator, losses.penalty)
         }
+        if let quality { line += String(format: " | FD %.2f IS %.2f", quality.fid, quality.inceptionScore) }
         line += String(format: " | %.1f img/s | ETA %@", imagesPerSecond, formatDuration(remaining))
         if communicator.size > 1 { line += " | " + spread.progressText }
         Console.error(line)

@@ -1,0 +1,81 @@
+// The images a feature network judges: a stored set (a dataset, an npz of samples) read in its
+// own order, or samples drawn from a model on the fly. Each rank takes one contiguous block of
+// the set's indices, so concatenating the ranks' features in rank order gives the set in its own
+// order whatever the number of ranks; and an image's noise is keyed by its index in the whole
+// set, so `score --checkpoint` judges exactly the images that `sample` with the same seed writes.
+import Foundation
+
+public enum JudgedImages {
+    /// Images read in order. Datasets with random access read only this rank's block; streams
+    /// (npz, folders, lmdb) are read through and the other ranks' images skipped.
+    case stored(ImageSource)
+    /// `count` images drawn from the model's priors with noise seed `seed`, never all in memory.
+    case generated(CQFModel, count: Int, seed: Int)
+
+    /// How many images the set holds (an upper bound for streams that skip undecodable files).
+    public var count: Int {
+        switch self {
+        case .stored(let source): source.expectedCount
+        case .generated(_, let count, _): count
+        }
+    }
+
+    public var shape: ImageShape {
+        switch self {
+        case .stored(let source): source.shape
+        case .generated(let model, _, _):
+            ImageShape(channels: model.config.channels, height: model.config.image_size, width: model.config.image_size)
+        }
+    }
+
+    /// Rank `rank`'s block of indices out of `ranks`: [rank N / P, (rank + 1) N / P).
+    public func block(rank: Int, ranks: Int) -> Range<Int> {
+        count * rank / ranks..<count * (rank + 1) / ranks
+    }
+
+    /// Calls `body` with this rank's images, up to `batch` at a time, as a float tensor
+    /// (n, C, H, W) of the uint8 pixels divided by 255, and the set's index of the first of them.
+    public func forEachBatch(rank: Int, ranks: Int, batch: Int, warn: (String) -> Void = { _ in },
+                             _ body: (_ images: Tensor, _ firstIndex: Int) throws -> Void) throws {
+        let mine = block(rank: rank, ranks: ranks)
+        let bytes = shape.byteCount
+        var pending: [UInt8] = []
+        pending.reserveCapacity(batch * bytes)
+        var next = mine.lowerBound
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let n = pending.count / bytes
+            try body(Tensor(shape: [n, shape.channels, shape.height, shape.width], pending.map { Float($0) / 255 }), next)
+            pending.removeAll(keepingCapacity: true)
+            next += n
+        }
+        switch self {
+        case .stored(let dataset as ImageDataset):
+            let image = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes)
+            defer { image.deallocate() }
+            for index in mine {
+                dataset.copyImage(index, into: image)
+                pending.append(contentsOf: UnsafeBufferPointer(start: image, count: bytes))
+                if pending.count == batch * bytes { try flush() }
+            }
+        case .stored(let source):
+            var index = 0
+            try source.forEachImage(warn: warn) { image in
+                defer { index += 1 }
+                guard mine.contains(index) else { return }
+                pending.append(contentsOf: UnsafeBufferPointer(start: image, count: bytes))
+                if pending.count == batch * bytes { try flush() }
+            }
+        case .generated(let model, _, let seed):
+            var first = mine.lowerBound
+            while first < mine.upperBound {
+                let n = min(batch, mine.upperBound - first)
+                let images = Recording.paused { model.generate(batch: n, noise: StepNoise(seed: seed, step: 0, firstImage: first)) }
+                pending = quantised(images)
+                try flush()
+                first += n
+            }
+        }
+        try flush()
+    }
+}

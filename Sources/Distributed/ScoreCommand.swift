@@ -1,0 +1,122 @@
+// `Distributed score`: FID, IS, KID and precision/recall of a set of images against a reference,
+// in the features of pytorch-fid's Inception or of a classifier of ours, with the images split
+// over the ranks under mpirun.
+import CQF
+import Foundation
+
+let scoreCommand = Command(
+    name: "score",
+    summary: "FID, IS, KID and precision/recall of samples against a reference",
+    usage: """
+        usage: Distributed score (--samples FILE.npz | --checkpoint FILE --count N [--seed N])
+                                 (--reference FILE.npz | --dataset KIND [--data PATH] [--split test|train])
+                                 --features FILE.safetensors [--stats-out FILE.npz] [--batch N] [--threads N]
+
+          --samples FILE.npz    the images to score: arr_0, uint8 (N, H, W, C), as `sample` writes
+          --checkpoint FILE     or N images drawn from a checkpoint's priors with noise --seed N
+          --count N             (default 1: the images `sample --seed 1` writes), never all in memory
+          --reference FILE.npz  images (arr_0 as above) or statistics (mu and sigma in pytorch-fid's
+                                format, published ones included: FID and IS only)
+          --dataset KIND        or a dataset's split as the reference (--split default test);
+          --data PATH           --data may be left out for fashion-mnist, installed by Debian
+          --features FILE       pytorch-fid's Inception v3 in safetensors (launch/convert-inception.py)
+                                or a network written by `Distributed classifier`
+          --stats-out FILE.npz  also write the scored set's mu and sigma (float64), pytorch-fid's format
+          --batch N             images per forward pass (default 50)
+          --threads N           compute threads per rank (default: cores / ranks on this node)
+
+        Prints one JSON object: {"fid", "is", "is_std", "kid", "kid_std", "precision", "recall",
+        "images", "reference_images", "features", "seconds"}; against statistics, kid, kid_std,
+        precision, recall and reference_images are null.
+        """,
+    run: { arguments in
+        let started = Date()
+        let samples = try arguments.string("samples")
+        let checkpoint = try arguments.string("checkpoint")
+        let count = try arguments.int("count", range: 1...100_000_000)
+        let seed = try arguments.int("seed") ?? 1
+        let referenceFile = try arguments.string("reference")
+        let kind = try arguments.string("dataset").map(DatasetKind.named)
+        let data = try kind.map { try arguments.dataPath(for: $0) }
+        let splitName = try arguments.string("split") ?? "test"
+        let featuresFile = try arguments.string("features") ?? { throw UsageError("score: --features FILE.safetensors is required") }()
+        let statsOut = try arguments.string("stats-out")
+        let batch = try arguments.int("batch", range: 1...100_000) ?? 50
+        let threads = try arguments.int("threads", range: 1...4096)
+        try arguments.finish()
+        guard (samples == nil) != (checkpoint == nil) else { throw UsageError("score: give either --samples FILE.npz or --checkpoint FILE --count N") }
+        guard checkpoint == nil || count != nil else { throw UsageError("score: --checkpoint needs --count N, the number of images to draw") }
+        guard (referenceFile == nil) != (kind == nil) else { throw UsageError("score: give either --reference FILE.npz or --dataset KIND") }
+        guard referenceFile == nil || splitName == "test" else { throw UsageError("score: --split goes with --dataset, not --reference") }
+        guard let split = Split(rawValue: splitName) else { throw UsageError("score: --split must be train or test, got '\(splitName)'") }
+        if let statsOut, !statsOut.hasSuffix(".npz") { throw UsageError("score: --stats-out must name a .npz file, got '\(statsOut)'") }
+
+        // Every input is opened before the first collective, so bad input is one line and exit 2 on every rank.
+        let network = try loadFeatureNetwork(path: featuresFile)
+        let scored: JudgedImages = try samples.map { .stored(try NPZImages(path: $0)) }
+            ?? { let (model, _) = try loadModel(checkpoint: checkpoint!); return .generated(model, count: count!, seed: seed) }()
+        let reference: ScoreReference
+        if let referenceFile {
+            reference = try ScoreReference(file: referenceFile)
+        } else {
+            reference = .images(.stored(try openImageSource(kind: kind!, path: data!, split: split)))
+        }
+
+        let communicator = try startCommunicator(stallTimeout: 300)
+        let settings = ThreadSettings(requested: threads, comm: communicator)
+        _ = settings.apply()
+        Convolutions.kernels = DNNLConvolution(threads: settings.threads)
+        EngineThreads.count = settings.threads
+        do {
+            let (rank, ranks) = (communicator.rank, communicator.size)
+            func judge(_ images: JudgedImages, _ label: String) throws -> (features: FeatureSet, logits: FeatureSet) {
+                let progress = ProgressLine(total: images.block(rank: rank, ranks: ranks).count, unit: "images",
+                                            label: "score: \(label)\(ranks > 1 ? " (rank 0's share)" : "")", enabled: communicator.isRoot)
+                return try network.judge(images, rank: rank, ranks: ranks, batch: batch, progress: progress,
+                                         warn: { if communicator.isRoot { Console.error("warning: " + $0) } })
+            }
+            let judged = try judge(scored, "samples")
+            let against: SampleQuality.Reference
+            switch reference {
+            case .statistics(let statistics): against = .statistics(statistics)
+            case .images(let images): against = .features(try judge(images, "reference").features)
+            }
+            let scores = SampleQuality.compute(features: judged.features, logits: judged.logits, reference: against, over: communicator)
+            if communicator.isRoot {
+                try statsOut.map { try scores.statistics.write(to: $0) }
+                print(scoreLine(scores, features: network.name, seconds: Date().timeIntervalSince(started)))
+            }
+        } catch {
+            // One rank's failure ends the job at once, never a hang of the others.
+            if communicator.size > 1 { communicator.abort("\(error)", code: 2) }
+            throw error
+        }
+        finishCommunicator(communicator)
+    }
+)
+
+/// What `score` compares with: images, judged like the scored set, or statistics from a file.
+enum ScoreReference {
+    case images(JudgedImages)
+    case statistics(FeatureStatistics)
+
+    /// An npz of statistics (members mu and sigma) or of images (arr_0).
+    init(file path: String) throws {
+        let members = try ZipArchive(path: path).members.map(\.name)
+        self = members.contains("mu.npy") ? .statistics(try FeatureStatistics(contentsOf: path)) : .images(.stored(try NPZImages(path: path)))
+    }
+}
+
+/// The JSON line of `score`, in the order CLI.md gives; a measure that was not computed (or is
+/// not finite) is null.
+func scoreLine(_ scores: SampleQuality.Scores, features: String, seconds: Double) -> String {
+    func number(_ value: Double?) -> String { value.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+    let fields: [(String, String)] = [
+        ("fid", number(scores.fid)), ("is", number(scores.inceptionScore)), ("is_std", number(scores.inceptionScoreStandardDeviation)),
+        ("kid", number(scores.kid)), ("kid_std", number(scores.kidStandardDeviation)),
+        ("precision", number(scores.precision)), ("recall", number(scores.recall)),
+        ("images", "\(scores.images)"), ("reference_images", scores.referenceImages.map { "\($0)" } ?? "null"),
+        ("features", "\"\(features)\""), ("seconds", String(format: "%.2f", seconds)),
+    ]
+    return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+}

@@ -1,0 +1,112 @@
+// `Distributed score` as a user runs it, alone and under `mpirun -n 2`: the ranks split the images
+// and get one rank's scores; statistics written with --stats-out and read back as the reference
+// give the same FID; samples drawn from a checkpoint on the fly are those `sample` writes; a
+// samples file of the wrong shape is one error line. The features are a classifier with random
+// weights (what they are does not matter here: the metrics' values are tested in CQFTests).
+@testable import CQF
+import Foundation
+import XCTest
+
+final class ScoreCommandTests: ExecutableTestCase {
+    /// Every score a run prints, by name (null fields are absent).
+    typealias Scores = [String: Double]
+
+    override func setUpWithError() throws {
+        let executable = distributedExecutable().path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            XCTFail("the built Distributed is not at \(executable): build the package before testing")
+            throw XCTSkip("no executable to test")
+        }
+    }
+
+    func testOneAndTwoRanksGiveTheSameScores() throws {
+        let (features, samples, reference) = try inputs()
+        let arguments = ["score", "--samples", samples, "--reference", reference, "--features", features, "--batch", "7", "--threads", "1"]
+        let one = try scores(arguments, ranks: nil)
+        let two = try scores(arguments, ranks: 2)
+        XCTAssertEqual(one["images"], 48)
+        XCTAssertEqual(one["reference_images"], 40)
+        XCTAssertEqual(Set(one.keys), ["fid", "is", "is_std", "kid", "kid_std", "precision", "recall", "images", "reference_images", "seconds"])
+        XCTAssertGreaterThan(one["fid"] ?? 0, 0)
+        XCTAssertGreaterThanOrEqual(one["is"] ?? 0, 1)
+        assertEqualScores(one, two, "one rank against two")
+    }
+
+    func testStatisticsWrittenAndReadBackGiveTheSameFID() throws {
+        let (features, samples, reference) = try inputs()
+        let statistics = try temporaryFolder().appendingPathComponent("reference-stats.npz").path
+        // The reference set scored, so --stats-out holds its statistics.
+        _ = try scores(["score", "--samples", reference, "--reference", samples, "--features", features, "--stats-out", statistics], ranks: nil)
+        let fromImages = try scores(["score", "--samples", samples, "--reference", reference, "--features", features], ranks: nil)
+        let fromStatistics = try scores(["score", "--samples", samples, "--reference", statistics, "--features", features], ranks: 2)
+        XCTAssertEqual(Set(fromStatistics.keys), ["fid", "is", "is_std", "images", "seconds"], "against statistics, KID and precision/recall are null")
+        assertEqualScores(fromImages.filter { fromStatistics[$0.key] != nil }, fromStatistics, "images against their statistics")
+    }
+
+    func testSamplesDrawnFromACheckpointAreThoseSampleWrites() throws {
+        let (features, _, reference) = try inputs()
+        let run = try temporaryFolder()
+        let trained = try self.run(["train", "--out", run.path, "--steps", "1", "--batch", "8", "--threads", "1", "widths=8,8,16,16",
+                                    "z=4", "first=8", "nvp.filters=8", "nvp.blocks=1"], ranks: nil, timeout: 300)
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        let checkpoint = run.appendingPathComponent("checkpoints/latest.safetensors").path
+        let written = run.appendingPathComponent("samples.npz").path
+        let sampled = try self.run(["sample", "--checkpoint", checkpoint, "--count", "30", "--seed", "3", "--out", written], ranks: nil, timeout: 300)
+        XCTAssertEqual(sampled.status, 0, sampled.standardError)
+        let fromFile = try scores(["score", "--samples", written, "--reference", reference, "--features", features], ranks: nil)
+        let onTheFly = try scores(["score", "--checkpoint", checkpoint, "--count", "30", "--seed", "3", "--reference", reference,
+                                   "--features", features, "--batch", "4"], ranks: 2)
+        XCTAssertEqual(onTheFly["images"], 30)
+        assertEqualScores(fromFile, onTheFly, "sample's npz against samples drawn on the fly")
+    }
+
+    func testSamplesOfTheWrongShapeAreRefusedInOneLine() throws {
+        let (features, _, reference) = try inputs()
+        let flat = try temporaryFolder().appendingPathComponent("flat.npz").path
+        try writeNPZ(path: flat, arrays: [NPZArray(name: "arr_0", shape: [10, 32, 32], bytes: [UInt8](repeating: 7, count: 10 * 32 * 32))])
+        let result = try run(["score", "--samples", flat, "--reference", reference, "--features", features], ranks: nil, timeout: 60)
+        XCTAssertEqual(result.status, 2, result.standardError)
+        XCTAssertEqual(result.errorLines.count, 1, result.standardError)
+        XCTAssert(result.standardError.hasPrefix("error: ") && result.standardError.contains(flat) && result.standardError.contains("[10, 32, 32]"),
+                  result.standardError)
+    }
+
+    // MARK: Inputs and outputs
+
+    /// A classifier with random weights, 48 samples and 40 reference images (32x32 gray, seeded noise).
+    func inputs() throws -> (features: String, samples: String, reference: String) {
+        let folder = try temporaryFolder()
+        let features = folder.appendingPathComponent("classifier.safetensors").path
+        try Classifier(dataset: "fashion-mnist", imageShape: ImageShape(channels: 1, height: 32, width: 32), classCount: 10, seed: 5)
+            .save(path: features)
+        func images(_ name: String, count: Int, seed: UInt64) throws -> String {
+            var uniform = [Float](repeating: 0, count: count * 32 * 32)
+            Philox(seed: seed, stream: 0).fillUniform(&uniform, count: uniform.count, a: 0, b: 0)
+            let bytes = uniform.map { UInt8($0 * 255) }
+            let path = folder.appendingPathComponent(name).path
+            try writeNPZ(path: path, arrays: [NPZArray(name: "arr_0", shape: [count, 32, 32, 1], bytes: bytes)])
+            return path
+        }
+        return (features, try images("samples.npz", count: 48, seed: 1), try images("reference.npz", count: 40, seed: 2))
+    }
+
+    /// The JSON line of a `score` run that must succeed.
+    func scores(_ arguments: [String], ranks: Int?, file: StaticString = #filePath, line: UInt = #line) throws -> Scores {
+        let result = try run(arguments, ranks: ranks, timeout: 300, file: file, line: line)
+        XCTAssertEqual(result.status, 0, result.standardError, file: file, line: line)
+        let lines = result.standardOutput.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "expected one JSON line, got:\n\(result.standardOutput)", file: file, line: line)
+        let object = try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any] ?? [:]
+        return object.compactMapValues { $0 as? Double }
+    }
+
+    /// The same scores within 1e-9 relative (seconds aside).
+    func assertEqualScores(_ a: Scores, _ b: Scores, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(Set(a.keys), Set(b.keys), label, file: file, line: line)
+        for (name, value) in a where name != "seconds" {
+            let other = b[name] ?? .nan
+            XCTAssert(value.isFinite && abs(value - other) <= 1e-9 * max(abs(value), 1e-12),
+                      "\(label): \(name) is \(value) against \(other)", file: file, line: line)
+        }
+    }
+}
