@@ -70,7 +70,7 @@ let scoreCommand = Command(
         do {
             let (rank, ranks) = (communicator.rank, communicator.size)
             func judge(_ images: JudgedImages, _ label: String) throws -> (features: FeatureSet, logits: FeatureSet) {
-                let progress = ProgressLine(total: images.block(rank: rank, ranks: ranks).count, unit: "images",
+                let progress = ProgressLine(total: images.block(rank: rank, ranks: ranks, batch: batch).count, unit: "images",
                                             label: "score: \(label)\(ranks > 1 ? " (rank 0's share)" : "")", enabled: communicator.isRoot)
                 return try network.judge(images, rank: rank, ranks: ranks, batch: batch, progress: progress,
                                          warn: { if communicator.isRoot { Console.error("warning: " + $0) } })

@@ -37,8 +37,8 @@ final class ScoreCommandTests: ExecutableTestCase {
         let statistics = try temporaryFolder().appendingPathComponent("reference-stats.npz").path
         // The reference set scored, so --stats-out holds its statistics.
         _ = try scores(["score", "--samples", reference, "--reference", samples, "--features", features, "--stats-out", statistics], ranks: nil)
-        let fromImages = try scores(["score", "--samples", samples, "--reference", reference, "--features", features], ranks: nil)
-        let fromStatistics = try scores(["score", "--samples", samples, "--reference", statistics, "--features", features], ranks: 2)
+        let fromImages = try scores(["score", "--samples", samples, "--reference", reference, "--features", features, "--threads", "1"], ranks: nil)
+        let fromStatistics = try scores(["score", "--samples", samples, "--reference", statistics, "--features", features, "--threads", "1"], ranks: 2)
         XCTAssertEqual(Set(fromStatistics.keys), ["fid", "is", "is_std", "images", "seconds"], "against statistics, KID and precision/recall are null")
         assertEqualScores(fromImages.filter { fromStatistics[$0.key] != nil }, fromStatistics, "images against their statistics")
     }
@@ -53,9 +53,9 @@ final class ScoreCommandTests: ExecutableTestCase {
         let written = run.appendingPathComponent("samples.npz").path
         let sampled = try self.run(["sample", "--checkpoint", checkpoint, "--count", "30", "--seed", "3", "--out", written], ranks: nil, timeout: 300)
         XCTAssertEqual(sampled.status, 0, sampled.standardError)
-        let fromFile = try scores(["score", "--samples", written, "--reference", reference, "--features", features], ranks: nil)
+        let fromFile = try scores(["score", "--samples", written, "--reference", reference, "--features", features, "--batch", "4", "--threads", "1"], ranks: nil)
         let onTheFly = try scores(["score", "--checkpoint", checkpoint, "--count", "30", "--seed", "3", "--reference", reference,
-                                   "--features", features, "--batch", "4"], ranks: 2)
+                                   "--features", features, "--batch", "4", "--threads", "1"], ranks: 2)
         XCTAssertEqual(onTheFly["images"], 30)
         assertEqualScores(fromFile, onTheFly, "sample's npz against samples drawn on the fly")
     }

@@ -1,8 +1,9 @@
 // The images a feature network judges: a stored set (a dataset, an npz of samples) read in its
-// own order, or samples drawn from a model on the fly. Each rank takes one contiguous block of
-// the set's indices, so concatenating the ranks' features in rank order gives the set in its own
-// order whatever the number of ranks; and an image's noise is keyed by its index in the whole
-// set, so `score --checkpoint` judges exactly the images that `sample` with the same seed writes.
+// own order, or samples drawn from a model on the fly. Each rank takes a contiguous block of
+// whole batches, so every forward pass holds the same images however many ranks share the set:
+// the features come out bit for bit the same (a convolution's float sums may depend on its
+// batch), and so do the scores. Samples are drawn in the model's fixed chunks, so
+// `score --checkpoint` judges exactly the images that `sample` with the same seed writes.
 import Foundation
 
 public enum JudgedImages {
@@ -28,16 +29,18 @@ public enum JudgedImages {
         }
     }
 
-    /// Rank `rank`'s block of indices out of `ranks`: [rank N / P, (rank + 1) N / P).
-    public func block(rank: Int, ranks: Int) -> Range<Int> {
-        count * rank / ranks..<count * (rank + 1) / ranks
+    /// Rank `rank`'s indices out of `ranks`: the batches [rank B / P, (rank + 1) B / P) of the
+    /// set's B batches of `batch` images.
+    public func block(rank: Int, ranks: Int, batch: Int) -> Range<Int> {
+        let batches = (count + batch - 1) / batch
+        return min(count, batches * rank / ranks * batch)..<min(count, batches * (rank + 1) / ranks * batch)
     }
 
     /// Calls `body` with this rank's images, up to `batch` at a time, as a float tensor
     /// (n, C, H, W) of the uint8 pixels divided by 255, and the set's index of the first of them.
     public func forEachBatch(rank: Int, ranks: Int, batch: Int, warn: (String) -> Void = { _ in },
                              _ body: (_ images: Tensor, _ firstIndex: Int) throws -> Void) throws {
-        let mine = block(rank: rank, ranks: ranks)
+        let mine = block(rank: rank, ranks: ranks, batch: batch)
         let bytes = shape.byteCount
         var pending: [UInt8] = []
         pending.reserveCapacity(batch * bytes)
@@ -66,14 +69,18 @@ public enum JudgedImages {
                 pending.append(contentsOf: UnsafeBufferPointer(start: image, count: bytes))
                 if pending.count == batch * bytes { try flush() }
             }
-        case .generated(let model, _, let seed):
-            var first = mine.lowerBound
-            while first < mine.upperBound {
-                let n = min(batch, mine.upperBound - first)
-                let images = Recording.paused { model.generate(batch: n, noise: StepNoise(seed: seed, step: 0, firstImage: first)) }
-                pending = quantised(images)
-                try flush()
-                first += n
+        case .generated(let model, let count, let seed):
+            let chunk = CQFModel.sampleChunk
+            var index = mine.lowerBound
+            while index < mine.upperBound {
+                let first = index / chunk * chunk
+                let drawn = model.sampleChunk(first: first, count: min(chunk, count - first), seed: seed)
+                let end = min(first + chunk, mine.upperBound)
+                for i in index..<end {
+                    pending.append(contentsOf: drawn[(i - first) * bytes..<(i - first + 1) * bytes])
+                    if pending.count == batch * bytes { try flush() }
+                }
+                index = end
             }
         }
         try flush()

@@ -2,17 +2,27 @@
 // steps show the same latents evolving), tiled into one PNG with a 1-pixel gap.
 
 extension CQFModel {
-    /// `count` generated images as uint8 NHWC, with the noise of `seed` (evaluation-mode flow).
-    public func sampleImages(count: Int, seed: Int, batch: Int = 64, progress: ProgressLine? = nil) -> [UInt8] {
+    /// Samples are drawn in chunks of this many images, at multiples of it in the whole set: a
+    /// convolution's float sums may depend on its batch, so a fixed chunking makes image i the
+    /// same bytes whichever command draws it (`sample`, `score --checkpoint`, training's FD).
+    public static let sampleChunk = 64
+
+    /// Generated images first..<first + count as uint8 NCHW, with the noise of `seed`
+    /// (evaluation-mode flow); `count` is at most one chunk, and `first` starts a chunk.
+    public func sampleChunk(first: Int, count: Int, seed: Int) -> [UInt8] {
+        precondition(first % CQFModel.sampleChunk == 0 && count <= CQFModel.sampleChunk,
+                     "sampleChunk: images \(first)..<\(first + count) are not one chunk of \(CQFModel.sampleChunk).")
+        // Noise keyed by the image's index in the whole set of samples, so the set does not depend on the chunks either.
+        return quantised(Recording.paused { generate(batch: count, noise: StepNoise(seed: seed, step: 0, firstImage: first)) })
+    }
+
+    /// `count` generated images as uint8 NHWC, with the noise of `seed`.
+    public func sampleImages(count: Int, seed: Int, progress: ProgressLine? = nil) -> [UInt8] {
         var pixels: [UInt8] = []
         pixels.reserveCapacity(count * config.dimensions)
-        var done = 0
-        while done < count {
-            let n = min(batch, count - done)
-            // Noise keyed by the image's index in the whole set of samples, so the set does not depend on `batch`.
-            let images = Recording.paused { generate(batch: n, noise: StepNoise(seed: seed, step: 0, firstImage: done)) }
-            pixels += toNHWC(quantised(images), channels: config.channels, size: config.image_size)
-            done += n
+        for first in stride(from: 0, to: count, by: CQFModel.sampleChunk) {
+            let n = min(CQFModel.sampleChunk, count - first)
+            pixels += toNHWC(sampleChunk(first: first, count: n, seed: seed), channels: config.channels, size: config.image_size)
             progress?.advance(by: n)
         }
         progress?.finish()
