@@ -10,6 +10,8 @@ import XCTest
 final class ScoreCommandTests: ExecutableTestCase {
     /// Every score a run prints, by name (null fields are absent).
     typealias Scores = [String: Double]
+    /// A model small enough to train a few steps in seconds, on one thread per rank.
+    static let smallModel = ["--threads", "1", "widths=8,8,16,16", "z=4", "first=8", "nvp.filters=8", "nvp.blocks=1"]
 
     override func setUpWithError() throws {
         let executable = distributedExecutable().path
@@ -46,8 +48,8 @@ final class ScoreCommandTests: ExecutableTestCase {
     func testSamplesDrawnFromACheckpointAreThoseSampleWrites() throws {
         let (features, _, reference) = try inputs()
         let run = try temporaryFolder()
-        let trained = try self.run(["train", "--out", run.path, "--steps", "1", "--batch", "8", "--threads", "1", "widths=8,8,16,16",
-                                    "z=4", "first=8", "nvp.filters=8", "nvp.blocks=1"], ranks: nil, timeout: 300)
+        let trained = try self.run(["train", "--out", run.path, "--steps", "1", "--batch", "8"] + ScoreCommandTests.smallModel,
+                                   ranks: nil, timeout: 300)
         XCTAssertEqual(trained.status, 0, trained.standardError)
         let checkpoint = run.appendingPathComponent("checkpoints/latest.safetensors").path
         let written = run.appendingPathComponent("samples.npz").path
@@ -58,6 +60,36 @@ final class ScoreCommandTests: ExecutableTestCase {
                                    "--features", features, "--batch", "4", "--threads", "1"], ranks: 2)
         XCTAssertEqual(onTheFly["images"], 30)
         assertEqualScores(fromFile, onTheFly, "sample's npz against samples drawn on the fly")
+    }
+
+    /// train's FD and IS every score_every steps, on two ranks, are what `score` says of the same
+    /// checkpoint's samples against the test split; without the feature file it warns and trains.
+    func testTrainingScoresWhatScoreSays() throws {
+        let (features, _, _) = try inputs()
+        let run = try temporaryFolder()
+        let trained = try self.run(["train", "--out", run.path, "--steps", "4", "--batch", "8"] + ScoreCommandTests.smallModel
+            + ["log_every=3", "score_every=2", "score_images=20", "score_features=\(features)"], ranks: 2, timeout: 300)
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let logged = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        XCTAssertEqual(logged.compactMap { $0["step"] as? Int }, [2, 3, 4], "steps logged: every log_every and every score_every")
+        XCTAssertEqual(logged.filter { $0["fd"] != nil }.compactMap { $0["step"] as? Int }, [2, 4])
+        XCTAssert(trained.standardError.contains("FD "), trained.standardError)
+
+        let checkpoint = run.appendingPathComponent("checkpoints/step-4.safetensors").path
+        let scored = try scores(["score", "--checkpoint", checkpoint, "--count", "20", "--seed", "0", "--dataset", "fashion-mnist",
+                                 "--features", features, "--batch", "100", "--threads", "1"], ranks: 2)
+        let last = logged.last ?? [:]
+        for (logName, scoreName) in [("fd", "fid"), ("is", "is"), ("is_std", "is_std")] {
+            let (value, expected) = ((last[logName] as? Double) ?? .nan, scored[scoreName] ?? .nan)
+            XCTAssert(abs(value - expected) <= 1e-9 * abs(expected), "\(logName) at step 4: train logged \(value), score says \(expected)")
+        }
+
+        let unscored = try self.run(["train", "--out", try temporaryFolder().path, "--steps", "1", "--batch", "8"] + ScoreCommandTests.smallModel
+            + ["score_every=1", "score_features=/no/such/classifier.safetensors"], ranks: nil, timeout: 300)
+        XCTAssertEqual(unscored.status, 0, unscored.standardError)
+        XCTAssert(unscored.standardError.contains("warning: train: no FD and IS") && unscored.standardError.contains("/no/such/classifier.safetensors"),
+                  unscored.standardError)
     }
 
     func testSamplesOfTheWrongShapeAreRefusedInOneLine() throws {
