@@ -2,7 +2,8 @@
 # The paper's Table 1 ablation on Fashion-MNIST (docs/results.md): each objective trains the
 # default config on 2 ranks for the same wall-clock budget, is stopped with SIGUSR1 (every rank
 # checkpoints after the same step), then evaluated on the 10,000 test images (not gan, which has
-# no likelihood) and sampled: 10,000 images as npz plus a grid for docs/images.
+# no likelihood) and sampled: 10,000 images as npz plus a grid for docs/images, scored (FD, IS,
+# KID, precision/recall) against the test images in the Fashion-MNIST classifier's features.
 #
 #   launch/ablation.sh [MINUTES] [OBJECTIVE ...]       (default: 30 minutes; gan vae cq cqf mle)
 #
@@ -22,6 +23,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # (lr 0.002, beta1 0.9) the generator saturated to white images by step 40 and never came back
 # (measured, docs/results.md); a GAN's usual lr 0.0002 and beta1 0.5 keep it training.
 declare -A extra=([gan]="lr=0.0002 beta1=0.5")
+bash launch/classifier.sh "$executable"
+classifier=runs/classifier/fashion-mnist.safetensors
 
 for objective in "${objectives[@]}"; do
     out=runs/ablation-$objective
@@ -44,5 +47,6 @@ for objective in "${objectives[@]}"; do
     } >"$out/summary.txt"
     "$executable" sample --checkpoint "$checkpoint" --count 10000 --out "$out/samples.npz" \
         --grid "docs/images/ablation-$objective.png"
+    echo "score: $("$executable" score --samples "$out/samples.npz" --dataset fashion-mnist --features "$classifier")" >>"$out/summary.txt"
     cat "$out/summary.txt"
 done

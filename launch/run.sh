@@ -12,10 +12,5 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null || { echo "run: no Swift toolchain on PATH; install Swift 6 from swift.org" >&2; exit 1; }
 bash launch/setup.sh
 swift build -c release
-classifier=runs/classifier/fashion-mnist.safetensors   # configs/fashion-mnist.json's score_features
-if [[ ! -f $classifier ]]; then
-    mkdir -p "$(dirname "$classifier")"
-    echo "run: training the classifier that FD and IS are measured with, once: $classifier"
-    .build/release/Distributed classifier --dataset fashion-mnist --out "$classifier"
-fi
+bash launch/classifier.sh
 exec .build/release/Distributed train --config configs/fashion-mnist.json --out runs/default "$@"
