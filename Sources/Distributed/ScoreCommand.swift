@@ -111,12 +111,14 @@ enum ScoreReference {
 /// not finite) is null.
 func scoreLine(_ scores: SampleQuality.Scores, features: String, seconds: Double) -> String {
     func number(_ value: Double?) -> String { value.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+    // The name may come from a file's metadata: quoted and escaped as JSON.
+    let name = String(decoding: (try? JSONSerialization.data(withJSONObject: features, options: .fragmentsAllowed)) ?? Data("null".utf8), as: UTF8.self)
     let fields: [(String, String)] = [
         ("fid", number(scores.fid)), ("is", number(scores.inceptionScore)), ("is_std", number(scores.inceptionScoreStandardDeviation)),
         ("kid", number(scores.kid)), ("kid_std", number(scores.kidStandardDeviation)),
         ("precision", number(scores.precision)), ("recall", number(scores.recall)),
         ("images", "\(scores.images)"), ("reference_images", scores.referenceImages.map { "\($0)" } ?? "null"),
-        ("features", "\"\(features)\""), ("seconds", String(format: "%.2f", seconds)),
+        ("features", name), ("seconds", String(format: "%.2f", seconds)),
     ]
     return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
 }
