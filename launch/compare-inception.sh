@@ -4,7 +4,9 @@
 # their ratio. Both run the same random weights (calibrated so activations stay O(1); made by
 # launch/bench-pytorch-fid.py and converted by launch/convert-inception.py, which is so tested
 # too) on BATCH uniform-noise RGB images of SIZE x SIZE pixels, resized to 299x299 by each.
-# pytorch-fid's side needs a Python with pytorch-fid, torch, torchvision, numpy and safetensors:
+# pytorch-fid's side needs a Python with pytorch-fid, torch, torchvision, numpy and safetensors,
+# and the twin ../shared/anchors/cqf_ref.py (or the folder CQF_TWIN names), which the random
+# weights' Philox comes through (Tests/make_inception_fixtures.py, Tests/make_model_fixtures.py):
 #
 #   python3 -m venv /tmp/fid && /tmp/fid/bin/pip install pytorch-fid safetensors
 #   launch/compare-inception.sh [THREADS] [BATCH] [ROUNDS] [SIZE]   # defaults 1 50 5 32
