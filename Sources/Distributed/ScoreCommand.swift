@@ -61,6 +61,8 @@ let scoreCommand = Command(
         } else {
             reference = .images(.stored(try openImageSource(kind: kind!, path: data!, split: split)))
         }
+        try network.check(scored.shape)
+        if case .images(let images) = reference { try network.check(images.shape) }
 
         let communicator = try startCommunicator(stallTimeout: 300)
         let settings = ThreadSettings(requested: threads, comm: communicator)

@@ -94,13 +94,16 @@ final class ScoreCommandTests: ExecutableTestCase {
 
     func testSamplesOfTheWrongShapeAreRefusedInOneLine() throws {
         let (features, _, reference) = try inputs()
-        let flat = try temporaryFolder().appendingPathComponent("flat.npz").path
-        try writeNPZ(path: flat, arrays: [NPZArray(name: "arr_0", shape: [10, 32, 32], bytes: [UInt8](repeating: 7, count: 10 * 32 * 32))])
-        let result = try run(["score", "--samples", flat, "--reference", reference, "--features", features], ranks: nil, timeout: 60)
-        XCTAssertEqual(result.status, 2, result.standardError)
-        XCTAssertEqual(result.errorLines.count, 1, result.standardError)
-        XCTAssert(result.standardError.hasPrefix("error: ") && result.standardError.contains(flat) && result.standardError.contains("[10, 32, 32]"),
-                  result.standardError)
+        let folder = try temporaryFolder()
+        // A shape that is not images, and colour images for a gray classifier.
+        for (name, shape, named) in [("flat.npz", [10, 32, 32], "[10, 32, 32]"), ("colour.npz", [10, 32, 32, 3], "3x32x32")] {
+            let path = folder.appendingPathComponent(name).path
+            try writeNPZ(path: path, arrays: [NPZArray(name: "arr_0", shape: shape, bytes: [UInt8](repeating: 7, count: shape.reduce(1, *)))])
+            let result = try run(["score", "--samples", path, "--reference", reference, "--features", features], ranks: nil, timeout: 60)
+            XCTAssertEqual(result.status, 2, result.standardError)
+            XCTAssertEqual(result.errorLines.count, 1, result.standardError)
+            XCTAssert(result.standardError.hasPrefix("error: ") && result.standardError.contains(named), result.standardError)
+        }
     }
 
     // MARK: Inputs and outputs

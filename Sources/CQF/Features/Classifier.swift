@@ -84,11 +84,19 @@ public final class Classifier: FeatureNetwork {
         Recording.paused { forward(fitted(images)) }
     }
 
+    /// Images of `imageShape` or smaller, gray ones too.
+    public func check(_ shape: ImageShape) throws {
+        guard shape.height <= imageShape.height && shape.width <= imageShape.width
+                && (shape.channels == imageShape.channels || shape.channels == 1) else {
+            throw ClassifierError("\(name) takes images of \(imageShape) or smaller (gray ones too), got \(shape).")
+        }
+    }
+
     /// `images` in the shape the network was trained on.
     private func fitted(_ images: Tensor) -> Tensor {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
         let target = imageShape
-        precondition(h <= target.height && w <= target.width && (c == target.channels || c == 1),
+        precondition((try? check(ImageShape(channels: c, height: h, width: w))) != nil,
                      "\(name) takes images of \(target) or smaller (gray ones too), got \(c)x\(h)x\(w).")
         if c == target.channels && h == target.height && w == target.width { return images }
         let out = Tensor(shape: [n, target.channels, target.height, target.width], repeating: 0)
@@ -119,10 +127,11 @@ public final class Classifier: FeatureNetwork {
             throw ClassifierError("\(path) is not a classifier written by `Distributed classifier`: its metadata kind is \(file.metadata["kind"].map { "'\($0)'" } ?? "missing"), expected 'classifier'.")
         }
         let sides = file.metadata["image_shape"]?.split(separator: "x").compactMap { Int($0) } ?? []
-        guard let dataset = file.metadata["dataset"], sides.count == 3, sides.allSatisfy({ $0 > 0 }),
-              sides[1] % 4 == 0, sides[2] % 4 == 0,
-              let classes = file.metadata["classes"].flatMap(Int.init), classes > 0 else {
-            throw ClassifierError("\(path): expected metadata dataset, image_shape (CxHxW, sides divisible by 4) and classes, found \(file.metadata).")
+        // Bounded before the layers are allocated: the dense layer grows with the image's area.
+        guard let dataset = file.metadata["dataset"], sides.count == 3, [1, 3].contains(sides[0]),
+              (4...256).contains(sides[1]), (4...256).contains(sides[2]), sides[1] % 4 == 0, sides[2] % 4 == 0,
+              let classes = file.metadata["classes"].flatMap(Int.init), (2...100_000).contains(classes) else {
+            throw ClassifierError("\(path): expected metadata dataset, image_shape (1 or 3 x H x W, sides 4 to 256 divisible by 4) and classes (2 to 100000), found \(file.metadata).")
         }
         self.init(dataset: dataset, imageShape: ImageShape(channels: sides[0], height: sides[1], width: sides[2]), classCount: classes)
         for parameter in parameters.parameters {

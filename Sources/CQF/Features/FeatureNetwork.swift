@@ -11,6 +11,9 @@ public protocol FeatureNetwork: AnyObject {
     var featureCount: Int { get }
     /// Number of class logits (1008 for pytorch-fid's Inception, 10 for the classifiers).
     var classCount: Int { get }
+    /// Throws one sentence when the network cannot judge images of `shape` (checked before any
+    /// work, so that `score` refuses a mismatch as bad input instead of stopping in the middle).
+    func check(_ shape: ImageShape) throws
     /// Features (N, featureCount) and logits (N, classCount) of `images`, a float tensor
     /// (N, C, H, W) holding the uint8 pixels divided by 255 (as torchvision's ToTensor gives
     /// them to pytorch-fid). Each network resizes, rescales or repeats gray channels itself.
@@ -22,6 +25,7 @@ extension FeatureNetwork {
     /// whole set), evaluated `batch` images at a time; `progress` counts the images done.
     public func judge(_ images: JudgedImages, rank: Int, ranks: Int, batch: Int,
                       progress: ProgressLine? = nil, warn: (String) -> Void = { _ in }) throws -> (features: FeatureSet, logits: FeatureSet) {
+        try check(images.shape)
         var features = FeatureSet(dimension: featureCount)
         var logits = FeatureSet(dimension: classCount)
         try images.forEachBatch(rank: rank, ranks: ranks, batch: batch, warn: warn) { pixels, firstIndex in

@@ -53,6 +53,13 @@ public final class InceptionV3: FeatureNetwork {
         classifierBias = try weights.tensor("fc.bias", [classCount])
     }
 
+    /// Any size (pytorch-fid resizes to 299x299), gray or RGB.
+    public func check(_ shape: ImageShape) throws {
+        guard shape.channels == 1 || shape.channels == 3 else {
+            throw DataError("\(name) takes gray or RGB images, got \(shape.channels) channels.")
+        }
+    }
+
     public func evaluate(_ images: Tensor) -> (features: Tensor, logits: Tensor) {
         precondition(images.rank == 4 && (images.shape[1] == 1 || images.shape[1] == 3),
                      "Inception v3 takes (N, 1 or 3, H, W) images, got \(images.shape).")

@@ -28,6 +28,7 @@ final class QualityProbe {
             return nil
         }
         network = try loadFeatureNetwork(path: config.score_features)
+        try network.check(ImageShape(channels: config.channels, height: config.image_size, width: config.image_size))
         images = config.score_images
         seed = config.seed
         self.communicator = communicator
