@@ -10,8 +10,8 @@
 import Foundation
 
 /// IS of the images whose class logits (count, classes) are the rows of `logits`, in image
-/// order, over `splits` splits of count / splits images (the last ones left out when it does not
-/// divide, as in Salimans et al.'s code).
+/// order, over `splits` splits: split i takes rows i N / S ..< (i + 1) N / S, as in Salimans et
+/// al.'s code, so every image counts and split sizes differ by at most one.
 public func inceptionScore(logits: FeatureSet, splits: Int = 10) -> (mean: Double, standardDeviation: Double) {
     precondition(splits >= 1 && logits.count >= splits,
                  "inceptionScore: \(logits.count) images cannot be cut into \(splits) splits.")
