@@ -36,8 +36,9 @@ What the fixture holds (names are pytorch-fid's state-dict names):
   images.gray          (3, 1, 28, 28) uint8 pixels / 255: resized to 299x299 and repeated to RGB
   images.rgb           (2, 3, 64, 64) uint8 pixels / 255
   features.<kind>      pytorch-fid's 2048-d pool features of images.<kind>, (N, 2048)
-  logits.<kind>        fc of those features, (N, 1008): the logits the Inception Score takes
-                       (pytorch-fid's InceptionV3 drops fc; it is fid_inception_v3()'s own fc)
+  logits.<kind>        those features times fc.weight transposed, (N, 1008), without fc.bias: the
+                       logits the Inception Score takes (pytorch-fid's InceptionV3 drops fc; it
+                       is fid_inception_v3()'s own fc)
 The references are computed in float64 from the float32 weights and images (gray images are
 repeated to three channels before pytorch-fid sees them, as its image loader does), so they
 differ from exact arithmetic only in their last bits; the script also prints how far PyTorch's
@@ -142,7 +143,8 @@ def reference(model, fc, images, dtype):
     model, fc = model.to(dtype), fc.to(dtype)
     with torch.no_grad():
         features = model(as_rgb(images).to(dtype))[0].flatten(1)
-        return features, fc(features)
+        # The Inception Score's logits leave out fc's bias (Salimans et al.'s code, torch-fidelity's logits_unbiased).
+        return features, features @ fc.weight.T
 
 
 def activation_spread(model, images):

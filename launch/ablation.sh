@@ -47,6 +47,7 @@ for objective in "${objectives[@]}"; do
     } >"$out/summary.txt"
     "$executable" sample --checkpoint "$checkpoint" --count 10000 --out "$out/samples.npz" \
         --grid "docs/images/ablation-$objective.png"
-    echo "score: $("$executable" score --samples "$out/samples.npz" --dataset fashion-mnist --features "$classifier")" >>"$out/summary.txt"
+    scores=$("$executable" score --samples "$out/samples.npz" --dataset fashion-mnist --features "$classifier")
+    echo "score: $scores" >>"$out/summary.txt"
     cat "$out/summary.txt"
 done

@@ -1,4 +1,4 @@
-// `--data PATH` for the commands that read a dataset by its kind (`prepare`, `classifier`).
+// `--data PATH` for the commands that read a dataset by its kind (`prepare`, `classifier`, `score`).
 // Fashion-MNIST defaults to where Debian's dataset-fashion-mnist installs it, as `train`'s
 // built-in config does, so that the first run needs no download.
 import CQF

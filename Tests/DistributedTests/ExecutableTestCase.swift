@@ -18,7 +18,7 @@ class ExecutableTestCase: XCTestCase {
         let process = Process()
         var environment = ProcessInfo.processInfo.environment
         if let ranks {
-            process.executableURL = try mpirun()
+            process.executableURL = try mpirun(file: file, line: line)
             process.arguments = ["--allow-run-as-root", "--oversubscribe", "-n", String(ranks), distributedExecutable().path] + arguments
             environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
@@ -50,14 +50,18 @@ class ExecutableTestCase: XCTestCase {
         return Result(status: process.terminationStatus, standardOutput: try text(outPath), standardError: try text(errPath))
     }
 
-    func mpirun() throws -> URL {
+    /// mpirun from PATH; its absence fails the test (setup installs it: a test that skips did not run).
+    func mpirun(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for folder in path.split(separator: ":") {
             let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("mpirun")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
-        throw XCTSkip("mpirun is not on PATH: apt-get install openmpi-bin (or run launch/setup.sh)")
+        XCTFail("mpirun is not on PATH: apt-get install openmpi-bin (or run launch/setup.sh)", file: file, line: line)
+        throw MissingProgram(name: "mpirun")
     }
+
+    struct MissingProgram: Error { let name: String }
 
     /// A fresh folder, removed after the test unless `keep` (runs shared between tests).
     func temporaryFolder(keep: Bool = false) throws -> URL {

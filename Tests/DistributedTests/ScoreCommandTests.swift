@@ -92,17 +92,28 @@ final class ScoreCommandTests: ExecutableTestCase {
                   unscored.standardError)
     }
 
-    func testSamplesOfTheWrongShapeAreRefusedInOneLine() throws {
-        let (features, _, reference) = try inputs()
+    func testBadInputIsRefusedInOneLine() throws {
+        let (features, samples, reference) = try inputs()
         let folder = try temporaryFolder()
-        // A shape that is not images, and colour images for a gray classifier.
-        for (name, shape, named) in [("flat.npz", [10, 32, 32], "[10, 32, 32]"), ("colour.npz", [10, 32, 32, 3], "3x32x32")] {
+        func images(_ name: String, _ shape: [Int]) throws -> String {
             let path = folder.appendingPathComponent(name).path
             try writeNPZ(path: path, arrays: [NPZArray(name: "arr_0", shape: shape, bytes: [UInt8](repeating: 7, count: shape.reduce(1, *)))])
-            let result = try run(["score", "--samples", path, "--reference", reference, "--features", features], ranks: nil, timeout: 60)
+            return path
+        }
+        let statistics = folder.appendingPathComponent("two-features.npz").path
+        try FeatureStatistics(mean: [0, 0], covariance: [1, 0, 0, 1], count: nil).write(to: statistics)
+        let cases: [(samples: String, reference: String, named: String)] = [
+            (try images("flat.npz", [10, 32, 32]), reference, "[10, 32, 32]"),          // not images
+            (try images("colour.npz", [10, 32, 32, 3]), reference, "3x32x32"),          // colour for a gray classifier
+            (try images("nine.npz", [9, 32, 32, 1]), reference, "at least 10"),         // too few for IS's 10 splits
+            (samples, try images("three.npz", [3, 32, 32, 1]), "at least 4"),           // too few for k = 3 neighbours
+            (samples, statistics, "2 features"),                                        // statistics of another network
+        ]
+        for (samples, reference, named) in cases {
+            let result = try run(["score", "--samples", samples, "--reference", reference, "--features", features], ranks: nil, timeout: 60)
             XCTAssertEqual(result.status, 2, result.standardError)
-            XCTAssertEqual(result.errorLines.count, 1, result.standardError)
-            XCTAssert(result.standardError.hasPrefix("error: ") && result.standardError.contains(named), result.standardError)
+            XCTAssertEqual(result.errorLines.filter { !$0.hasPrefix("score:") }.count, 1, result.standardError)
+            XCTAssert(result.errorLines.last?.hasPrefix("error: ") == true && result.standardError.contains(named), "\(named): " + result.standardError)
         }
     }
 

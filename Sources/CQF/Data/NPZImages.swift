@@ -37,8 +37,9 @@ public struct NPZImages: ImageSource {
         let reader = try archive.reader(for: archive.member(named: "arr_0.npy"))
         let header = try NPYHeader(name: "\(path) (arr_0.npy)") { try reader.read(into: $0, count: $1) }
         let s = header.shape
-        // Each dimension is bounded before any product, so the size check cannot overflow.
-        let plausible = s.count == 4 && s[0] >= 1 && (1...65536).contains(s[1]) && (1...65536).contains(s[2]) && [1, 3].contains(s[3])
+        // Each dimension is bounded before any product, so the size check cannot overflow; sides
+        // up to 1024 (the paper's images are 96 at most), so a batch of them fits in memory.
+        let plausible = s.count == 4 && s[0] >= 1 && (1...1024).contains(s[1]) && (1...1024).contains(s[2]) && [1, 3].contains(s[3])
             && s[0] <= reader.member.size / (s[1] * s[2] * s[3])
         guard ["|u1", "<u1", ">u1"].contains(header.descr), !header.fortranOrder, plausible,
               reader.member.size == header.size + s.reduce(1, *) else {

@@ -1,13 +1,15 @@
 // pytorch-fid's Inception v3 for FID and IS, forward only, in our engine: what
 // `pytorch_fid.inception.InceptionV3` computes for its 2048-d pool block (the features FID
-// compares) and what `fid_inception_v3()`'s fc makes of them (the 1008 logits whose softmax the
-// Inception Score takes), from pytorch-fid's weights converted to safetensors
+// compares) and what `fid_inception_v3()`'s fc weight makes of them: the 1008 logits whose softmax
+// the Inception Score takes, without the fc's bias, as Salimans et al.'s code (the MatMul before
+// the bias in the TensorFlow graph) and torch-fidelity's default (`logits_unbiased`) take them;
+// from pytorch-fid's weights converted to safetensors
 // (launch/convert-inception.py) under pytorch-fid's own state-dict names. It is not torchvision's
 // Inception (other blocks and weights) and not a trainable network: batch norms are folded into
 // the convolutions when the file is read.
 
 /// pytorch-fid's FID Inception v3: (N, 1 or 3, H, W) images in [0, 1] -> 2048 pool features and
-/// 1008 logits per image.
+/// 1008 unbiased logits per image.
 public final class InceptionV3: FeatureNetwork {
     public let name = "inception-v3-fid"
     public let featureCount = 2048
@@ -20,8 +22,7 @@ public final class InceptionV3: FeatureNetwork {
 
     private let stem: [FoldedConv]                 // Conv2d_1a_3x3 ... Conv2d_4a_3x3
     private let mixed: [InceptionBlock]            // Mixed_5b ... Mixed_7c
-    private let classifierWeight: Tensor           // fc.weight (1008, 2048)
-    private let classifierBias: Tensor             // fc.bias (1008)
+    private let classifierWeight: Tensor           // fc.weight (1008, 2048); fc.bias is not used
 
     /// Reads pytorch-fid's state dict from the safetensors file at `path`. Every tensor the
     /// network uses is checked by name and shape: a missing or misshapen one throws one line
@@ -50,7 +51,6 @@ public final class InceptionV3: FeatureNetwork {
             InceptionE(weights, "Mixed_7c", in: 2048, pool: .max),
         ]
         classifierWeight = try weights.tensor("fc.weight", [classCount, featureCount])
-        classifierBias = try weights.tensor("fc.bias", [classCount])
     }
 
     /// Any size (pytorch-fid resizes to 299x299), gray or RGB.
@@ -73,7 +73,7 @@ public final class InceptionV3: FeatureNetwork {
             let slice = Tensor(shape: [batch] + images.shape.dropFirst(), storage: images.storage,
                                offset: images.offset + start * imageSize)
             let pooled = poolFeatures(of: slice)
-            let classes = matmul(pooled, classifierWeight, transposeB: true) + classifierBias
+            let classes = matmul(pooled, classifierWeight, transposeB: true)
             (features.data + start * featureCount).update(from: pooled.data, count: pooled.count)
             (logits.data + start * classCount).update(from: classes.data, count: classes.count)
         }

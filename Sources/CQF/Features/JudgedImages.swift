@@ -48,7 +48,7 @@ public enum JudgedImages {
         func flush() throws {
             guard !pending.isEmpty else { return }
             let n = pending.count / bytes
-            try body(Tensor(shape: [n, shape.channels, shape.height, shape.width], pending.map { Float($0) / 255 }), next)
+            try body(pending.withUnsafeBufferPointer { scaledPixels($0.baseAddress!, shape: [n, shape.channels, shape.height, shape.width]) }, next)
             pending.removeAll(keepingCapacity: true)
             next += n
         }

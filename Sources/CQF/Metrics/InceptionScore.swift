@@ -1,8 +1,8 @@
 // The Inception Score (Salimans et al. 2016, "Improved techniques for training GANs"), computed
 // as their code does: the class probabilities p(y|x) = softmax(logits) of the images, cut in
-// order into 10 equal splits; in each split IS = exp(mean_x KL(p(y|x) || p(y))) with p(y) the
-// split's mean prediction; reported as the mean and the (population) standard deviation of the
-// splits' scores.
+// order into 10 splits (sizes differing by at most one); in each split
+// IS = exp(mean_x KL(p(y|x) || p(y))) with p(y) the split's mean prediction; reported as the mean
+// and the (population) standard deviation of the splits' scores.
 //
 // Since p(y) is the split's mean of p(y|x), mean_x KL = mean_x Σ_y p log p - Σ_y p(y) log p(y):
 // one pass over the rows, in float64, with log p taken from the log-softmax so that a

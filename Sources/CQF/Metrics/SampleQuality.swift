@@ -5,6 +5,11 @@
 
 /// The entry point of the sample-quality metrics.
 public enum SampleQuality {
+    /// The fewest images a scored set may hold: the Inception Score cuts it into 10 splits.
+    public static let minimumImages = 10
+    /// The fewest reference images: precision and recall take each one's third nearest other one.
+    public static let minimumReferenceImages = 4
+
     /// What the scored set is compared with.
     public enum Reference {
         /// This rank's rows of the reference images' features (indices within the reference set).

@@ -2,8 +2,8 @@
 // many steps, the same `score_images` prior samples (the noise is the run's seed each time, so
 // the curve follows the model, not the draw) are judged against the test split, whose
 // statistics are computed once, when the run starts. The work is split over the ranks as in
-// `score`; what it prints and logs is `score`'s FID and IS, named FD when the features are not
-// Inception's.
+// `score`; it logs `score`'s FID and IS as `fd` (the Fréchet distance: FID when the features
+// are Inception's), `is` and `is_std`.
 import Foundation
 
 final class QualityProbe {
@@ -13,16 +13,17 @@ final class QualityProbe {
     let seed: Int
     let communicator: Communicator
 
-    /// Images per forward pass: the networks split larger batches themselves (Inception at 50).
+    /// Images per forward pass (Inception splits them further, 10 at a time).
     static let batch = 100
 
     /// nil when the config asks for no scoring, or (after a warning on rank 0) when the
     /// feature network's file does not exist, so a fresh clone trains before it has a classifier.
+    /// Missing on any rank's node counts as missing on all, so that every rank takes the same path.
     init?(config: Config, communicator: Communicator) throws {
         guard config.score_every > 0 else { return nil }
-        guard FileManager.default.fileExists(atPath: config.score_features) else {
+        guard !communicator.anyRank(!FileManager.default.fileExists(atPath: config.score_features)) else {
             if communicator.isRoot {
-                Console.error("warning: train: no FD and IS: config field score_features names \(config.score_features), which does not exist "
+                Console.error("warning: train: no FD and IS: config field score_features names \(config.score_features), which is missing here or on another rank's node "
                     + "(make it with `Distributed classifier --dataset \(config.dataset) --out \(config.score_features)`)")
             }
             return nil

@@ -107,7 +107,14 @@ public final class Trainer {
             if nextStep % config.checksum_every == 0 {
                 for (name, set) in model.networks { communicator.verifyIdentical(set, name: name, step: nextStep) }
             }
-            let scored = quality != nil && nextStep % config.score_every == 0 ? try quality!.measure(model) : nil
+            var scored: SampleQuality.Scores?
+            if let quality, nextStep % config.score_every == 0 {
+                let before = communicatorSeconds
+                scored = try quality.measure(model)
+                // The probe's collectives are not the steps' communication, and its buffers' sizes are not the step's.
+                interval.communication += communicatorSeconds - before
+                BufferPool.trim()
+            }
             if nextStep % config.log_every == 0 || nextStep == config.steps || scored != nil {
                 let now = communicatorSeconds
                 let spread = communicator.stragglerSummary(stepSeconds: interval.seconds / Double(interval.steps),

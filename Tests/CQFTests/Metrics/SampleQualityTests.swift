@@ -1,5 +1,6 @@
 // The entry point `score` calls, on one rank and on two in-process ranks whose rows interleave
-// as EvaluationBatches deals them: the same scores within 1e-9, and against the fixtures.
+// as EvaluationBatches deals them (a harder layout than the contiguous blocks `score` gives each
+// rank): the same scores within 1e-9, and against the fixtures.
 import XCTest
 @testable import CQF
 

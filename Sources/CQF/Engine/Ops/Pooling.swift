@@ -18,7 +18,7 @@ public func averagePool2dExcludingPadding(_ x: Tensor, kernel: Int, stride: Int,
     pooled(x, "averagePool2dExcludingPadding", PoolWindow(kernel: kernel, stride: stride, padding: padding), MeanReduction.self)
 }
 
-/// A square window, its stride and the zero padding on every side.
+/// A square window, its stride and the padding on every side (taps that fall there are skipped, not read as zeros).
 private struct PoolWindow {
     let kernel: Int, stride: Int, padding: Int
 
