@@ -37,7 +37,7 @@ final class MultiRankTests: ExecutableTestCase {
         let executable = distributedExecutable().path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             XCTFail("the built Distributed is not at \(executable): build the package before testing")
-            throw XCTSkip("no executable to test")
+            throw MissingProgram(name: "Distributed")
         }
     }
 
