@@ -50,6 +50,13 @@ struct FoldedConv {
         self.padding = padding
     }
 
+    /// Stride 1, padded to keep the image's size: the blocks' 1x1, 1xn, nx1 and 3x3 convolutions.
+    init(sizeKeeping weights: InceptionWeights, _ name: String, in inChannels: Int, out outChannels: Int,
+         kernel: (height: Int, width: Int)) throws {
+        try self.init(weights, name, in: inChannels, out: outChannels, kernel: kernel,
+                      padding: ((kernel.height - 1) / 2, (kernel.width - 1) / 2))
+    }
+
     func callAsFunction(_ x: Tensor) -> Tensor {
         conv2dReLU(x, weight, bias: bias, stride: stride, padding: padding)
     }
@@ -113,8 +120,7 @@ struct InceptionC: InceptionBlock {
 
     init(_ weights: InceptionWeights, _ prefix: String, in c: Int, channels7x7 c7: Int) throws {
         func conv(_ name: String, _ inChannels: Int, _ outChannels: Int, _ kernel: (Int, Int)) throws -> FoldedConv {
-            try FoldedConv(weights, "\(prefix).\(name)", in: inChannels, out: outChannels, kernel: kernel,
-                           padding: ((kernel.0 - 1) / 2, (kernel.1 - 1) / 2))
+            try FoldedConv(sizeKeeping: weights, "\(prefix).\(name)", in: inChannels, out: outChannels, kernel: kernel)
         }
         branch1x1 = try conv("branch1x1", c, 192, (1, 1))
         branch7x7_1 = try conv("branch7x7_1", c, c7, (1, 1))
@@ -166,8 +172,7 @@ struct InceptionE: InceptionBlock {
 
     init(_ weights: InceptionWeights, _ prefix: String, in c: Int, pool: Pool) throws {
         func conv(_ name: String, _ inChannels: Int, _ outChannels: Int, _ kernel: (Int, Int)) throws -> FoldedConv {
-            try FoldedConv(weights, "\(prefix).\(name)", in: inChannels, out: outChannels, kernel: kernel,
-                           padding: ((kernel.0 - 1) / 2, (kernel.1 - 1) / 2))
+            try FoldedConv(sizeKeeping: weights, "\(prefix).\(name)", in: inChannels, out: outChannels, kernel: kernel)
         }
         branch1x1 = try conv("branch1x1", c, 320, (1, 1))
         branch3x3_1 = try conv("branch3x3_1", c, 384, (1, 1))

@@ -15,22 +15,22 @@ public struct NPZArray {
 
     /// A uint8 array.
     public init(name: String, shape: [Int], bytes: [UInt8]) {
-        precondition(shape.reduce(1, *) == bytes.count,
-                     "NPZArray \(name): the shape \(shape) holds \(shape.reduce(1, *)) values, got \(bytes.count) bytes.")
-        self.name = name
-        descr = "|u1"
-        self.shape = shape
-        self.bytes = bytes
+        self.init(name: name, descr: "|u1", shape: shape, valueCount: bytes.count, bytes: bytes)
     }
 
     /// A float64 array.
     public init(name: String, shape: [Int], values: [Double]) {
-        precondition(shape.reduce(1, *) == values.count,
-                     "NPZArray \(name): the shape \(shape) holds \(shape.reduce(1, *)) values, got \(values.count).")
+        self.init(name: name, descr: "<f8", shape: shape, valueCount: values.count,
+                  bytes: values.map(\.bitPattern.littleEndian).withUnsafeBytes { Array($0) })
+    }
+
+    private init(name: String, descr: String, shape: [Int], valueCount: Int, bytes: [UInt8]) {
+        precondition(shape.reduce(1, *) == valueCount,
+                     "NPZArray \(name): the shape \(shape) holds \(shape.reduce(1, *)) values, got \(valueCount).")
         self.name = name
-        descr = "<f8"
+        self.descr = descr
         self.shape = shape
-        bytes = values.map(\.bitPattern.littleEndian).withUnsafeBytes { Array($0) }
+        self.bytes = bytes
     }
 }
 
