@@ -3,6 +3,11 @@
 // `Distributed` that adds the command line and the MPI communicator.
 import PackageDescription
 
+// The card's command, `mpirun -n 16 swift run Distributed`, builds in debug mode, where numeric
+// Swift runs 5-100x slower: the code that computes is optimized in debug builds too (they keep
+// -enable-testing and debug information), so that it trains at release speed.
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"], .when(configuration: .debug))]
+
 let package = Package(
     name: "CQF",
     products: [
@@ -20,8 +25,10 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs",
                        providers: [.apt(["libpng-dev", "libjpeg-dev", "libwebp-dev", "liblmdb-dev", "zlib1g-dev"])]),
         .systemLibrary(name: "CPUPeak", path: "Sources/CPUPeak"),
-        .target(name: "CQF", dependencies: ["CBLAS", "CDNNL", "CImageCodecs", "CPUPeak"], path: "Sources/CQF"),
-        .executableTarget(name: "DistributedMain", dependencies: ["CQF", "MPIShim"], path: "Sources/Distributed"),
+        .target(name: "CQF", dependencies: ["CBLAS", "CDNNL", "CImageCodecs", "CPUPeak"], path: "Sources/CQF",
+                swiftSettings: optimizedInDebug),
+        .executableTarget(name: "DistributedMain", dependencies: ["CQF", "MPIShim"], path: "Sources/Distributed",
+                          swiftSettings: optimizedInDebug),
         .testTarget(name: "CQFTests", dependencies: ["CQF"], path: "Tests/CQFTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["CQF"], path: "Tests/DistributedTests"),

@@ -3,7 +3,8 @@
 # Open MPI, OpenBLAS, oneDNN, the image codecs and LMDB, pkg-config and the Fashion-MNIST
 # package that `Distributed train` uses when given no data. With --slurm (the CI tests) it adds
 # Slurm and munge for the single-node Slurm test (launch/ci/slurm-test.sh), and iproute2, iptables,
-# gcc and libnetfilter-queue-dev for the simulated cluster (launch/ci/netns-cluster-test.sh).
+# gcc and libnetfilter-queue-dev for the simulated cluster (launch/ci/netns-cluster-test.sh), and
+# python3-venv and python3-matplotlib for the TensorBoard and plot test (launch/ci/tensorboard-test.sh).
 # Run as root; safe to run again.
 #
 #   sudo launch/setup.sh [--slurm]
@@ -14,7 +15,7 @@ set -euo pipefail
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev liblmdb-dev libwebp-dev libpng-dev
           libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist)
 case "${1:-}" in
-    --slurm) packages+=(slurm-wlm munge iproute2 iptables gcc libnetfilter-queue-dev) ;;
+    --slurm) packages+=(slurm-wlm munge iproute2 iptables gcc libnetfilter-queue-dev python3-venv python3-matplotlib) ;;
     "") ;;
     *) echo "usage: $0 [--slurm]" >&2; exit 2 ;;
 esac

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Every test of the project, from a fresh Debian machine: installs what is missing (as root),
 # builds in release mode, runs the XCTest suites (engine, model, data, IO, the CLI under
-# mpirun), then the fault tests under mpirun, the Slurm signal-and-requeue test and the simulated
-# three-node cluster (network namespaces: TCP between nodes, node loss, a slow and lossy link).
+# mpirun), then the fault tests under mpirun, the card's `mpirun -n 16 swift run Distributed`
+# (with 4 ranks), TensorBoard's event files read back by tensorboard, the Slurm
+# signal-and-requeue test and the simulated three-node cluster (network namespaces: TCP between
+# nodes, node loss, a slow and lossy link).
 #
 #   bash launch/test.sh
 set -euo pipefail
@@ -18,6 +20,8 @@ swift build -c release
 swift test -c release -Xswiftc -enable-testing --disable-swift-testing
 
 bash launch/ci/mpi-fault-tests.sh .build/release/Distributed
+bash launch/ci/card-command-test.sh
+bash launch/ci/tensorboard-test.sh .build/release/Distributed
 # Runs a test that exits 77 (after saying why) when this machine cannot host it.
 skippable() {
     local name=$1 status=0

@@ -33,6 +33,13 @@ final class MPICommunicator: Communicator {
         return false
     }
 
+    /// The rank the launcher gave this process (0 when alone), read before MPI starts, so that a
+    /// note for the user can be printed once rather than once per rank.
+    static func rankFromLauncher() -> Int {
+        let environment = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK"].lazy.compactMap { environment[$0].flatMap(Int.init) }.first ?? 0
+    }
+
     /// Initialises MPI for the whole process. MPI_THREAD_MULTIPLE, because the gradient channel's
     /// thread runs collectives while the training thread runs its own (batch-norm sums), and the
     /// watchdog thread may call MPI_Abort at any time.

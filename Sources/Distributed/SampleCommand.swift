@@ -1,4 +1,5 @@
-// `Distributed sample`: images from a checkpoint's priors, as the .npz FID/IS tools read.
+// `Distributed sample`: images from a checkpoint's priors, as the .npz FID/IS tools read,
+// streamed a chunk at a time, so that memory does not grow with --count.
 import CQF
 import Foundation
 
@@ -25,8 +26,17 @@ let sampleCommand = Command(
         Convolutions.kernels = DNNLConvolution(threads: ProcessInfo.processInfo.activeProcessorCount)
         let (model, _) = try loadModel(checkpoint: path)
         let c = model.config
-        let pixels = model.sampleImages(count: count, seed: seed, progress: ProgressLine(total: count, unit: "images", label: "sample"))
-        try writeNPZ(path: out, arrays: [NPZArray(name: "arr_0", shape: [count, c.image_size, c.image_size, c.channels], bytes: pixels)])
+        let writer = try NPZWriter(path: out)
+        do {
+            try writer.begin(name: "arr_0", descr: "|u1", shape: [count, c.image_size, c.image_size, c.channels])
+            try model.sampleImages(count: count, seed: seed, progress: ProgressLine(total: count, unit: "images", label: "sample")) {
+                try writer.append($0)
+            }
+            try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
+        }
         if let grid { try model.writeSampleGrid(path: grid, count: min(count, 100), seed: seed) }
         Console.error("sample: \(count) images to \(out)\(grid.map { " and a grid to \($0)" } ?? "")")
     }

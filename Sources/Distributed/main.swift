@@ -1,3 +1,4 @@
+import CQF
 import Foundation
 
 let commands: [Command] = [
@@ -16,6 +17,7 @@ let usage = """
 
     usage: Distributed SUBCOMMAND [OPTIONS]
            Distributed SUBCOMMAND --help
+           Distributed [OPTIONS of train]      (no subcommand: train)
 
     subcommands:
     \(commands.map { "  " + $0.name.padding(toLength: 12, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
@@ -35,15 +37,26 @@ func settleThreadWaitPolicy() {
 func main() -> Int32 {
     settleThreadWaitPolicy()
     let argv = Array(CommandLine.arguments.dropFirst())
-    guard let name = argv.first, name != "--help", name != "-h" else {
+    if let first = argv.first, first == "--help" || first == "-h" {
         print(usage)
-        return argv.isEmpty ? 2 : 0
+        return 0
     }
-    guard let command = commands.first(where: { $0.name == name }) else {
-        FileHandle.standardError.write("error: unknown subcommand '\(name)'; run `Distributed --help`\n".data(using: .utf8)!)
-        return 2
+    let command: Command
+    let options: [String]
+    if let name = argv.first, !name.hasPrefix("-"), !name.contains("=") {
+        guard let named = commands.first(where: { $0.name == name }) else {
+            FileHandle.standardError.write("error: unknown subcommand '\(name)'; run `Distributed --help`\n".data(using: .utf8)!)
+            return 2
+        }
+        (command, options) = (named, Array(argv.dropFirst()))
+    } else {
+        // The card's `mpirun -n 16 swift run Distributed`: no subcommand means train.
+        if MPICommunicator.rankFromLauncher() == 0 {
+            Console.error("Distributed: no subcommand, so `train` with the options given (`Distributed --help` lists the subcommands)")
+        }
+        (command, options) = (trainCommand, argv)
     }
-    var arguments = Arguments(command: name, Array(argv.dropFirst()))
+    var arguments = Arguments(command: command.name, options)
     if arguments.flag("help") {
         print(command.usage)
         return 0

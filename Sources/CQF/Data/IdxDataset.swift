@@ -20,13 +20,19 @@ public final class IdxDataset: ImageDataset, @unchecked Sendable {
     public init(directory: String, split: Split) throws {
         let prefix = split == .train ? "train" : "t10k"
         imagePath = try IdxDataset.find(directory, "\(prefix)-images-idx3-ubyte")
-        let images = try IdxDataset.readWhole(imagePath)
-        let header = try IdxDataset.header(images, path: imagePath, magic: 0x0000_0803, dimensions: 3)
+        let header = try IdxDataset.header(IdxDataset.read(imagePath, limit: 16), path: imagePath, magic: 0x0000_0803, dimensions: 3)
         let (n, rows, columns) = (header[0], header[1], header[2])
-        let imageBytes = n.multipliedReportingOverflow(by: rows * columns)
-        guard rows > 0, columns > 0, rows <= 1 << 16, columns <= 1 << 16, !imageBytes.overflow,
-              images.count == 16 + imageBytes.partialValue else {
-            throw DataError(file: imagePath, "expected 16 + \(n) x \(rows) x \(columns) bytes for \(n) images of \(rows)x\(columns), found \(images.count)")
+        // Each size is a 32-bit header word, so within these bounds the product cannot overflow;
+        // the images are held in memory, and idx datasets are far smaller than 2 GiB.
+        guard rows > 0, columns > 0, rows <= 1 << 12, columns <= 1 << 12, n * rows * columns <= 1 << 31 else {
+            throw DataError(file: imagePath, "has a header of \(n) images of \(rows)x\(columns) pixels; "
+                + "expected images of at most 4096x4096 and at most 2 GiB of them")
+        }
+        let imageBytes = 16 + n * rows * columns
+        let images = try IdxDataset.read(imagePath, limit: imageBytes + 1)
+        guard images.count == imageBytes else {
+            throw DataError(file: imagePath, "expected 16 + \(n) x \(rows) x \(columns) bytes for \(n) images of \(rows)x\(columns), found "
+                + (images.count > imageBytes ? "more" : "\(images.count)"))
         }
         count = n
         sourceHeight = rows
@@ -36,7 +42,7 @@ public final class IdxDataset: ImageDataset, @unchecked Sendable {
         shape = ImageShape(channels: 1, height: padded ? 32 : rows, width: padded ? 32 : columns)
 
         let labelPath = try IdxDataset.find(directory, "\(prefix)-labels-idx1-ubyte")
-        let labelBytes = try IdxDataset.readWhole(labelPath)
+        let labelBytes = try IdxDataset.read(labelPath, limit: 8 + n + 1)
         let labelCount = try IdxDataset.header(labelBytes, path: labelPath, magic: 0x0000_0801, dimensions: 1)[0]
         guard labelCount == n, labelBytes.count == 8 + n else {
             throw DataError(file: labelPath, "expected \(n) labels (\(8 + n) bytes) to match \(imagePath), found a header of \(labelCount) and \(labelBytes.count) bytes")
@@ -69,16 +75,19 @@ public final class IdxDataset: ImageDataset, @unchecked Sendable {
         throw DataError(file: directory, "expected \(name).gz or \(name) in this folder, found neither")
     }
 
-    /// The whole file, inflated when it is gzipped (zlib's gzread passes plain files through).
-    static func readWhole(_ path: String) throws -> [UInt8] {
+    /// The file's first `limit` bytes (all of it when shorter), inflated when it is gzipped
+    /// (zlib's gzread passes plain files through): a header decides how much to read, never
+    /// the file, whose inflated size can be anything.
+    static func read(_ path: String, limit: Int) throws -> [UInt8] {
         guard let file = gzopen(path, "rb") else {
             throw DataError(file: path, "cannot be opened (\(String(cString: strerror(errno))))")
         }
         defer { gzclose(file) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let read = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        while bytes.count < limit {
+            let wanted = min(chunk.count, limit - bytes.count)
+            let read = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(wanted)) }
             if read < 0 {
                 var code: Int32 = 0
                 let message = String(cString: gzerror(file, &code))

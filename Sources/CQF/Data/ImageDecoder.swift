@@ -9,6 +9,10 @@ import CImageCodecs
 
 /// Decodes one image at a time into RGB and crops/resizes it to `size` x `size`, CHW.
 public final class ImageDecoder {
+    /// Images of more pixels are refused before anything is allocated for them: a header can
+    /// claim any size (the paper's datasets hold images of at most a few megapixels).
+    static let pixelLimit = 1 << 26
+
     public let size: Int
     /// The side of the square center crop in the image's own pixels; nil: its shorter side.
     public let crop: Int?
@@ -40,6 +44,7 @@ public final class ImageDecoder {
             guard cqf_jpeg_size(base, UInt(data.count), &width, &height, &message) == 0 else {
                 throw DataError("is not a decodable JPEG (libjpeg: \(String(cString: message)))")
             }
+            try checkPixelCount(width, height)
             let side = try cropSide(Int(width), Int(height))
             while scale < 8 && side / (scale * 2) >= size { scale *= 2 }
             try withCapacity((Int(width) / scale + 1) * (Int(height) / scale + 1) * 3) {
@@ -49,6 +54,7 @@ public final class ImageDecoder {
             var message = [CChar](repeating: 0, count: Int(CQF_CODEC_MESSAGE_LENGTH))
             var status = cqf_png_decode(base, UInt(data.count), 3, pixels, capacity, &width, &height, &message)
             if status == -2 {
+                try checkPixelCount(width, height)
                 reserve(Int(width) * Int(height) * 3)
                 status = cqf_png_decode(base, UInt(data.count), 3, pixels, capacity, &width, &height, &message)
             }
@@ -57,6 +63,7 @@ public final class ImageDecoder {
             guard WebPGetInfo(base, data.count, &width, &height) != 0 else {
                 throw DataError("is not a decodable WebP image (libwebp found no valid header)")
             }
+            try checkPixelCount(width, height)
             reserve(Int(width) * Int(height) * 3)
             guard WebPDecodeRGBInto(base, data.count, pixels, capacity, width * 3) != nil else {
                 throw DataError("is not a decodable WebP image (libwebp failed on the bitstream)")
@@ -69,6 +76,12 @@ public final class ImageDecoder {
         resizer.resize(pixels, channels: 3, rowStride: Int(width) * 3, pixelStride: 3, channelStride: 1,
                        left: (Int(width) - scaledSide) / 2, top: (Int(height) - scaledSide) / 2,
                        side: scaledSide, into: output)
+    }
+
+    private func checkPixelCount(_ width: Int32, _ height: Int32) throws {
+        guard width > 0, height > 0, Int(width) * Int(height) <= ImageDecoder.pixelLimit else {
+            throw DataError("declares \(width)x\(height) pixels in its header; images of at most \(ImageDecoder.pixelLimit) pixels (8192x8192) are read")
+        }
     }
 
     /// The crop side for an image of this size, or an error when the image is smaller.

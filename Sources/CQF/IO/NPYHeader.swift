@@ -46,8 +46,16 @@ public struct NPYHeader: Equatable, Sendable {
         let dimensions = shapeText[shapeText.index(after: shapeText.startIndex)..<shapeClose]
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let parsed = dimensions.compactMap { Int($0) }
-        guard parsed.count == dimensions.count else {
+        guard parsed.count == dimensions.count, parsed.allSatisfy({ $0 >= 0 }) else {
             throw DataError(file: name, "has a .npy shape numpy did not write: \(shapeText[...shapeClose])")
+        }
+        // Every later size is computed from the element count: it must not overflow.
+        let elements = parsed.reduce((count: 1, overflow: false)) { product, dimension in
+            let next = product.count.multipliedReportingOverflow(by: dimension)
+            return (next.partialValue, product.overflow || next.overflow)
+        }
+        guard !elements.overflow, elements.count <= 1 << 48 else {
+            throw DataError(file: name, "has a .npy shape of more elements than any file holds: \(shapeText[...shapeClose])")
         }
         shape = parsed
         size = start + length

@@ -36,48 +36,126 @@ public struct NPZArray {
 
 /// Writes `arrays` as members `<name>.npy` of the `.npz` file at `path`.
 public func writeNPZ(path: String, arrays: [NPZArray]) throws {
-    let temporaryPath = "\(path).tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporaryPath, contents: nil),
-          let file = FileHandle(forWritingAtPath: temporaryPath) else {
-        throw DataError(file: temporaryPath, "cannot be created")
-    }
-    var offset = 0
-    var directory: [UInt8] = []
+    let writer = try NPZWriter(path: path)
     do {
         for array in arrays {
-            let npyHeader = npyHeader(descr: array.descr, shape: array.shape)
-            let size = npyHeader.count + array.bytes.count
-            guard size < Int(UInt32.max), offset < Int(UInt32.max) else {
-                throw DataError(file: path, "would pass 4 GiB, more than a zip without zip64 holds; expected smaller arrays")
-            }
-            var crc = npyHeader.withUnsafeBufferPointer { crc32(0, $0.baseAddress!, count: $0.count) }
-            crc = array.bytes.withUnsafeBufferPointer { crc32(crc, $0.baseAddress!, count: $0.count) }
-            let name = Array("\(array.name).npy".utf8)
-            let common = zipFields(crc: crc, size: size, nameLength: name.count)
-            let local = littleEndian(0x0403_4b50, 4) + common + name
-            // Central entry: version made by, the shared fields, then comment length, disk,
-            // internal and external attributes (all zero) and the local header's offset.
-            directory += littleEndian(0x0201_4b50, 4) + littleEndian(20, 2) + common
-                + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 4)
-                + littleEndian(UInt64(offset), 4) + name
-            try file.write(contentsOf: local + npyHeader)
-            try file.write(contentsOf: array.bytes)
-            offset += local.count + size
+            try writer.begin(name: array.name, descr: array.descr, shape: array.shape)
+            try writer.append(array.bytes)
         }
-        let end = littleEndian(0x0605_4b50, 4) + littleEndian(0, 4)
-            + littleEndian(UInt64(arrays.count), 2) + littleEndian(UInt64(arrays.count), 2)
-            + littleEndian(UInt64(directory.count), 4) + littleEndian(UInt64(offset), 4) + littleEndian(0, 2)
-        try file.write(contentsOf: directory + end)
-        try file.synchronize()
-        try file.close()
+        try writer.finish()
     } catch {
+        writer.abandon()
+        throw error
+    }
+}
+
+/// An `.npz` written array by array and each array in pieces, so that its size need not fit
+/// in memory (`sample --count N`): each member's local header is written with its size (known
+/// from the shape) and its CRC-32 patched in when the member is complete. The file appears
+/// under its name only when `finish` succeeds; `abandon` removes the partial file.
+public final class NPZWriter {
+    private let path: String
+    private let temporaryPath: String
+    private let file: FileHandle
+    private var offset = 0
+    private var directory: [UInt8] = []
+    private var members = 0
+    /// The member being written: where its local header starts, its name, its size, its
+    /// CRC-32 so far and the data bytes still expected.
+    private var member: (headerOffset: Int, name: [UInt8], size: Int, crc: UInt32, remaining: Int)?
+
+    public init(path: String) throws {
+        self.path = path
+        temporaryPath = "\(path).tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporaryPath, contents: nil),
+              let file = FileHandle(forWritingAtPath: temporaryPath) else {
+            throw DataError(file: temporaryPath, "cannot be created")
+        }
+        self.file = file
+    }
+
+    /// Starts member `<name>.npy` holding `shape` values of `descr` ("|u1" or "<f8").
+    public func begin(name: String, descr: String, shape: [Int]) throws {
+        try closeMember()
+        let header = npyHeader(descr: descr, shape: shape)
+        let dataBytes = shape.reduce(1, *) * (descr == "<f8" ? 8 : 1)
+        let size = header.count + dataBytes
+        guard size < Int(UInt32.max), offset < Int(UInt32.max) else {
+            throw DataError(file: path, "would pass 4 GiB, more than a zip without zip64 holds; expected smaller arrays")
+        }
+        let memberName = Array("\(name).npy".utf8)
+        let local = littleEndian(0x0403_4b50, 4) + zipFields(crc: 0, size: size, nameLength: memberName.count) + memberName
+        try write(local + header)
+        let crc = header.withUnsafeBufferPointer { crc32(0, $0.baseAddress!, count: $0.count) }
+        member = (offset, memberName, size, crc, dataBytes)
+        offset += local.count + header.count
+    }
+
+    /// The next bytes of the member begun last.
+    public func append(_ bytes: [UInt8]) throws {
+        guard var current = member, bytes.count <= current.remaining else {
+            preconditionFailure("NPZWriter: \(bytes.count) bytes appended beyond the member's shape")
+        }
+        guard !bytes.isEmpty else { return }
+        try write(bytes)
+        current.crc = bytes.withUnsafeBufferPointer { crc32(current.crc, $0.baseAddress!, count: $0.count) }
+        current.remaining -= bytes.count
+        member = current
+        offset += bytes.count
+    }
+
+    /// Writes the central directory and gives the file its name.
+    public func finish() throws {
+        try closeMember()
+        let end = littleEndian(0x0605_4b50, 4) + littleEndian(0, 4)
+            + littleEndian(UInt64(members), 2) + littleEndian(UInt64(members), 2)
+            + littleEndian(UInt64(directory.count), 4) + littleEndian(UInt64(offset), 4) + littleEndian(0, 2)
+        try write(directory + end)
+        do {
+            try file.synchronize()
+            try file.close()
+        } catch {
+            throw DataError(file: temporaryPath, "cannot be written (\(error.localizedDescription))")
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            unlink(temporaryPath)
+            throw DataError(file: path, "cannot be created by renaming \(temporaryPath) (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Removes the partial file after a failure.
+    public func abandon() {
         try? file.close()
         unlink(temporaryPath)
-        throw error as? DataError ?? DataError(file: temporaryPath, "cannot be written (\(error.localizedDescription))")
     }
-    guard rename(temporaryPath, path) == 0 else {
-        unlink(temporaryPath)
-        throw DataError(file: path, "cannot be created by renaming \(temporaryPath) (\(String(cString: strerror(errno))))")
+
+    /// Patches the open member's CRC into its local header and adds its central entry.
+    private func closeMember() throws {
+        guard let member else { return }
+        precondition(member.remaining == 0, "NPZWriter: a member ended \(member.remaining) bytes short of its shape")
+        let common = zipFields(crc: member.crc, size: member.size, nameLength: member.name.count)
+        do {
+            try file.seek(toOffset: UInt64(member.headerOffset + 14))
+            try file.write(contentsOf: littleEndian(UInt64(member.crc), 4))
+            try file.seekToEnd()
+        } catch {
+            throw DataError(file: temporaryPath, "cannot be written (\(error.localizedDescription))")
+        }
+        // Central entry: version made by, the shared fields, then comment length, disk,
+        // internal and external attributes (all zero) and the local header's offset.
+        directory += littleEndian(0x0201_4b50, 4) + littleEndian(20, 2) + common
+            + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 4)
+            + littleEndian(UInt64(member.headerOffset), 4) + member.name
+        members += 1
+        self.member = nil
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
+        do {
+            try file.write(contentsOf: bytes)
+        } catch {
+            throw DataError(file: temporaryPath, "cannot be written (\(error.localizedDescription))")
+        }
     }
 }
 

@@ -99,31 +99,42 @@ public final class CQFModel {
     // MARK: adversarial
 
     /// This rank's share of the discriminator's loss, softplus(-l(real)) + softplus(l(fake)) +
-    /// lambda_GP * penalty, and its parts. Images in [0, 1]; D sees 2x - 1.
+    /// lambda_GP * penalty, and its parts. Images in [0, 1]; D sees 2x - 1. Beside them, for the
+    /// training's health (not differentiated): the mean norm of D's input gradient where the
+    /// penalty takes it, and the mean and mean square of the logits on real and generated images.
     public func discriminatorLoss(real: Tensor, fake: Tensor, noise: StepNoise, globalBatch: Int)
-        -> (total: Tensor, adversarial: Tensor, penalty: Tensor, realLogit: Tensor, fakeLogit: Tensor) {
+        -> (total: Tensor, adversarial: Tensor, penalty: Tensor, realLogit: Tensor, fakeLogit: Tensor,
+            gradientNorm: Tensor, logitMoments: (mean: Double, square: Double)) {
         guard let discriminator else { preconditionFailure("objective \(config.objective) has no discriminator") }
         let b = Float(globalBatch)
         let (realIn, fakeIn) = (real.detached * 2 - 1, fake.detached * 2 - 1)
         let penalty: Tensor
         let realLogit: Tensor
+        let norms: Tensor
         if config.penalty == "r1" {
             // mean ||grad_x l(x_real)||^2
             let leaf = Tensor(shape: realIn.shape, storage: realIn.storage, offset: realIn.offset).requiringGrad()
             realLogit = discriminator(leaf)
             let g = grad(of: realLogit.sum(), wrt: [leaf], createGraph: true)[0]
             penalty = square(g).sum() / b
+            norms = Recording.paused { g.euclideanNorm(alongAxes: [1, 2, 3]) }
         } else {
             // WGAN-GP: mean (||grad l(xhat)|| - 1)^2 at xhat = real + a (fake - real), a ~ U[0,1) per image.
             realLogit = discriminator(realIn)
             let a = noise.uniform(stream: PhiloxStream.penaltyInterpolation, shape: [real.shape[0], 1, 1, 1])
             let interpolated = Recording.paused { realIn + a * (fakeIn - realIn) }.requiringGrad()
             let g = grad(of: discriminator(interpolated).sum(), wrt: [interpolated], createGraph: true)[0]
-            penalty = square(g.euclideanNorm(alongAxes: [1, 2, 3]) - 1).sum() / b
+            norms = g.euclideanNorm(alongAxes: [1, 2, 3])
+            penalty = square(norms - 1).sum() / b
         }
         let fakeLogit = discriminator(fakeIn)
         let adversarial = (softplus(-realLogit).sum() + softplus(fakeLogit).sum()) / b
-        return (adversarial + config.lambda_gp * penalty, adversarial, penalty, realLogit.sum() / b, fakeLogit.sum() / b)
+        let gradientNorm = Recording.paused { norms.sum() / b }
+        // In float64: a spread near 0 must not drown in the rounding of the logits' squares.
+        let logits = (realLogit.array + fakeLogit.array).map(Double.init)
+        let logitMoments = (logits.reduce(0, +) / Double(2 * b), logits.reduce(0) { $0 + $1 * $1 } / Double(2 * b))
+        return (adversarial + config.lambda_gp * penalty, adversarial, penalty, realLogit.sum() / b, fakeLogit.sum() / b,
+                gradientNorm, logitMoments)
     }
 
     /// This rank's share of L_Q = -mean l(G(z)), for generated images in [0, 1].

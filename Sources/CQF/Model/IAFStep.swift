@@ -1,30 +1,33 @@
-// The optional IAF step of MODEL.md section 3 (inverse autoregressive flow, Kingma et al. 2016,
-// as in openai/iaf): after a stage's posterior sample z, z' = (z - m) * exp(-s), where (m, s)
-// come from masked 3x3 convolutions of z plus a context from the top-down state d. The masks
-// order the elements (positions in reverse raster order, then channels), and m, s of an
-// element see only elements before it, so dz'/dz is triangular with diagonal exp(-s):
-// log q(z') = log q(z) + sum(s).
+// The optional IAF step of MODEL.md section 3, as openai/iaf's IAFLayer (inverse autoregressive
+// flow, Kingma et al. 2016): after a stage's posterior sample z, z' = (z - m) * exp(-s), where
+// (m, s) come from an autoregressive network of z and a context c = c_up + c_down that the
+// bottom-up and top-down passes emit beside the posterior: two masked 3x3 convs of the stage's
+// width (the context added after the first, ELU after each), then two masked 3x3 convs to m and
+// s, each scaled by 0.1 so that the step starts near the identity. All four are weight-normalised,
+// as openai/iaf's. The masks order the elements (positions in reverse raster order, then
+// channels), and m, s of an element see only elements before it, so dz'/dz is triangular with
+// diagonal exp(-s): log q(z') = log q(z) + sum(s).
 
 final class IAFStep {
-    let input: Conv2D      // z -> hidden, masked, the diagonal allowed
-    let context: Conv2D    // d -> hidden
-    let mean: Conv2D       // hidden -> z, masked, strictly earlier only
-    let logScale: Conv2D   // hidden -> z, masked, strictly earlier only
+    let first: Conv2D      // z -> W, masked, the diagonal allowed; the context is added to its output
+    let second: Conv2D     // W -> W, masked, the diagonal allowed
+    let mean: Conv2D       // W -> z, masked, strictly earlier only
+    let logScale: Conv2D   // W -> z, masked, strictly earlier only
 
     init(_ p: ParameterSet, _ name: String, _ initializer: ParameterInitializer, z: Int, width: Int) {
-        let hidden = 2 * z
-        input = Conv2D(p, "\(name).input", initializer, in: z, out: hidden, kernel: 3,
-                       mask: autoregressiveMask(in: z, out: hidden, kernel: 3, strict: false))
-        context = Conv2D(p, "\(name).context", initializer, in: width, out: hidden, kernel: 3)
-        let strict = autoregressiveMask(in: hidden, out: z, kernel: 3, strict: true)
-        mean = Conv2D(p, "\(name).mean", initializer, in: hidden, out: z, kernel: 3, mask: strict)
-        logScale = Conv2D(p, "\(name).logscale", initializer, in: hidden, out: z, kernel: 3, mask: strict)
+        first = Conv2D(p, "\(name).first", initializer, in: z, out: width, kernel: 3, weightNorm: true,
+                       mask: autoregressiveMask(in: z, out: width, kernel: 3, strict: false))
+        second = Conv2D(p, "\(name).second", initializer, in: width, out: width, kernel: 3, weightNorm: true,
+                        mask: autoregressiveMask(in: width, out: width, kernel: 3, strict: false))
+        let strict = autoregressiveMask(in: width, out: z, kernel: 3, strict: true)
+        mean = Conv2D(p, "\(name).mean", initializer, in: width, out: z, kernel: 3, weightNorm: true, mask: strict)
+        logScale = Conv2D(p, "\(name).logscale", initializer, in: width, out: z, kernel: 3, weightNorm: true, mask: strict)
     }
 
-    /// (z', s): the transformed sample and the log-scale map whose sum log q gains.
-    func callAsFunction(_ z: Tensor, context d: Tensor) -> (Tensor, Tensor) {
-        let h = elu(input(z) + context(d))
-        // Scaled by 0.1 (as openai/iaf) so the step starts close to the identity.
+    /// (z', s): the transformed sample and the log-scale map whose sum log q gains; the context
+    /// has the stage's width.
+    func callAsFunction(_ z: Tensor, context: Tensor) -> (Tensor, Tensor) {
+        let h = elu(second(elu(first(z) + context)))
         let (m, s) = (mean(h) * 0.1, logScale(h) * 0.1)
         return ((z - m) * exp(-s), s)
     }

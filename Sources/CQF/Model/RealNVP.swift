@@ -1,5 +1,5 @@
 // The invertible map f: y -> v of MODEL.md section 2 (Real NVP, Dinh et al. 2017): affine
-// couplings with checkerboard and channel masks over one to three scales. v keeps the shape
+// couplings with checkerboard and channel masks over one to four scales. v keeps the shape
 // of the image: the halves factored out at each scale are put back.
 
 /// The coupling's network: conv3x3 (C -> F), blocks x ResBlock(F), BN, ReLU, conv3x3 (F -> 2C).

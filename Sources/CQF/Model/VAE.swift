@@ -11,12 +11,12 @@ final class Block {
     let skip: Conv2D?
 
     init(_ p: ParameterSet, _ name: String, _ initializer: ParameterInitializer, in cin: Int, out cout: Int,
-         down: Bool, residual: Bool, forceSkip: Bool = false) {
-        let stride = down ? 2 : 1
-        conv1 = Conv2D(p, "\(name).conv1", initializer, in: cin, out: cout, kernel: 3, stride: stride)
-        conv2 = residual ? Conv2D(p, "\(name).conv2", initializer, in: cout, out: cout, kernel: 3) : nil
-        skip = residual && (cin != cout || down || forceSkip)
-            ? Conv2D(p, "\(name).skip", initializer, in: cin, out: cout, kernel: 1, stride: stride) : nil
+         down: Bool, shape: VAEShape, forceSkip: Bool = false) {
+        let (stride, norm) = (down ? 2 : 1, shape.weightNorm)
+        conv1 = Conv2D(p, "\(name).conv1", initializer, in: cin, out: cout, kernel: 3, stride: stride, weightNorm: norm)
+        conv2 = shape.residual ? Conv2D(p, "\(name).conv2", initializer, in: cout, out: cout, kernel: 3, weightNorm: norm) : nil
+        skip = shape.residual && (cin != cout || down || forceSkip)
+            ? Conv2D(p, "\(name).skip", initializer, in: cin, out: cout, kernel: 1, stride: stride, weightNorm: norm) : nil
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -25,9 +25,15 @@ final class Block {
     }
 }
 
-/// The stage widths, latent size and block kind shared by encoder and decoder.
+/// The stage widths, latent size, block kind and priors shared by encoder and decoder.
 struct VAEShape {
     let channels: Int, imageSize: Int, widths: [Int], z: Int, first: Int, residual: Bool, maxLogScale: Float, iaf: Bool
+    /// Whether the model infers latents (every objective but gan).
+    let hasEncoder: Bool
+    /// The stages whose prior is N(0, I) rather than learned: the top one with `top_prior:
+    /// standard`; every one in gan, where no KL term would hold learned priors in place (the
+    /// paper's GAN draws from N(0, I)).
+    let standardPriors: Set<Int>
 
     init(_ config: Config) {
         channels = config.channels
@@ -38,15 +44,29 @@ struct VAEShape {
         residual = config.residual
         maxLogScale = config.max_logscale
         iaf = config.iaf
+        hasEncoder = config.objective.usesCoverage
+        standardPriors = !hasEncoder ? Set(widths.indices) : config.top_prior == "standard" ? [widths.count - 1] : []
     }
+
+    /// The VAE's convs are weight-normalised with the IAF step, as the paper's ("only weight
+    /// normalization in IAF").
+    var weightNorm: Bool { iaf }
 
     var topSize: Int { imageSize >> (widths.count - 1) }
     /// The (N, z, h, w) shape of stage i's latents.
     func latentShape(stage i: Int, batch: Int) -> [Int] { [batch, z, imageSize >> i, imageSize >> i] }
 }
 
+/// The encoder's part of stage i's posterior, each (N, z, h, w), and with the IAF step its
+/// bottom-up context c_up (N, W[i], h, w).
+struct PosteriorPart {
+    let mean: Tensor
+    let logScale: Tensor
+    let context: Tensor?
+}
+
 /// Bottom-up: h = conv3x3(v, first); per stage h = Block(h, W[i], down = i > 0), then the
-/// posterior's bottom-up part (qm_i, qls_i) = conv3x3(h, 2z).
+/// posterior's bottom-up part (qm_i, qls_i[, c_up_i]) = conv3x3(h, 2z [+ W[i]]).
 public final class Encoder {
     public let parameters = ParameterSet(name: "encoder")
     let first: Conv2D
@@ -55,24 +75,25 @@ public final class Encoder {
     let z: Int
 
     init(_ shape: VAEShape, initializer: ParameterInitializer) {
-        let p = parameters
-        first = Conv2D(p, "first", initializer, in: shape.channels, out: shape.first, kernel: 3)
-        let inputs = [shape.first] + shape.widths.dropLast()
-        blocks = shape.widths.indices.map {
-            Block(p, "stage\($0).block", initializer, in: inputs[$0], out: shape.widths[$0], down: $0 > 0, residual: shape.residual)
+        let (p, w, norm) = (parameters, shape.widths, shape.weightNorm)
+        first = Conv2D(p, "first", initializer, in: shape.channels, out: shape.first, kernel: 3, weightNorm: norm)
+        let inputs = [shape.first] + w.dropLast()
+        blocks = w.indices.map { Block(p, "stage\($0).block", initializer, in: inputs[$0], out: w[$0], down: $0 > 0, shape: shape) }
+        heads = w.indices.map {
+            Conv2D(p, "stage\($0).head", initializer, in: w[$0], out: 2 * shape.z + (shape.iaf ? w[$0] : 0), kernel: 3, weightNorm: norm)
         }
-        heads = shape.widths.indices.map { Conv2D(p, "stage\($0).head", initializer, in: shape.widths[$0], out: 2 * shape.z, kernel: 3) }
         z = shape.z
         p.build()
     }
 
-    /// Per stage, bottom (full resolution) first: (qm, qls), each (N, z, h, w).
-    func callAsFunction(_ v: Tensor) -> [(mean: Tensor, logScale: Tensor)] {
+    /// Per stage, bottom (full resolution) first.
+    func callAsFunction(_ v: Tensor) -> [PosteriorPart] {
         var h = first(v)
         return zip(blocks, heads).map { block, head in
             h = block(h)
             let q = head(h)
-            return (q.channels(0..<z), q.channels(z..<2 * z))
+            let context = q.shape[1] > 2 * z ? q.channels(2 * z..<q.shape[1]) : nil
+            return PosteriorPart(mean: q.channels(0..<z), logScale: q.channels(z..<2 * z), context: context)
         }
     }
 }
@@ -85,7 +106,10 @@ public final class Decoder {
     public let parameters = ParameterSet(name: "decoder")
     let shape: VAEShape
     let start: Parameter          // (1, W[-1], top, top), zeros
-    let priors: [Conv2D]          // (pm, pls, rm, rls) = conv3x3(d, 4z)
+    /// conv3x3(d): the prior (pm, pls) unless it is N(0, I), then with an encoder the
+    /// posterior's residual (rm, rls) and with IAF the top-down context c_down (W[i] channels);
+    /// nil when there is nothing to emit (gan).
+    let priors: [Conv2D?]
     let blocks: [Block]           // d = d + 0.1 * Block(concat(d, z_i)), 1x1 skip
     let ups: [Conv2D?]            // nearest x2, then conv3x3 to the next stage's width
     let flows: [IAFStep?]         // the optional IAF step on each stage's posterior sample
@@ -93,16 +117,21 @@ public final class Decoder {
     let logSigma: Parameter       // one learned scalar
 
     init(_ shape: VAEShape, initializer: ParameterInitializer) {
-        let (p, w) = (parameters, shape.widths)
+        let (p, w, z, norm) = (parameters, shape.widths, shape.z, shape.weightNorm)
         self.shape = shape
         start = p.declare("start", shape: [1, w.last!, shape.topSize, shape.topSize], values: Array(repeating: 0, count: w.last! * shape.topSize * shape.topSize))
-        priors = w.indices.map { Conv2D(p, "stage\($0).prior", initializer, in: w[$0], out: 4 * shape.z, kernel: 3) }
-        blocks = w.indices.map {
-            Block(p, "stage\($0).block", initializer, in: w[$0] + shape.z, out: w[$0], down: false, residual: shape.residual, forceSkip: true)
+        priors = w.indices.map { i in
+            let prior = shape.standardPriors.contains(i) ? 0 : 2 * z
+            let posterior = shape.hasEncoder ? 2 * z + (shape.iaf ? w[i] : 0) : 0
+            return prior + posterior == 0 ? nil
+                : Conv2D(p, "stage\(i).prior", initializer, in: w[i], out: prior + posterior, kernel: 3, weightNorm: norm)
         }
-        ups = w.indices.map { $0 == 0 ? nil : Conv2D(p, "stage\($0).up", initializer, in: w[$0], out: w[$0 - 1], kernel: 3) }
-        flows = w.indices.map { shape.iaf ? IAFStep(p, "stage\($0).iaf", initializer, z: shape.z, width: w[$0]) : nil }
-        output = Conv2D(p, "output", initializer, in: w[0], out: shape.channels, kernel: 3)
+        blocks = w.indices.map {
+            Block(p, "stage\($0).block", initializer, in: w[$0] + z, out: w[$0], down: false, shape: shape, forceSkip: true)
+        }
+        ups = w.indices.map { $0 == 0 ? nil : Conv2D(p, "stage\($0).up", initializer, in: w[$0], out: w[$0 - 1], kernel: 3, weightNorm: norm) }
+        flows = w.indices.map { shape.iaf && shape.hasEncoder ? IAFStep(p, "stage\($0).iaf", initializer, z: z, width: w[$0]) : nil }
+        output = Conv2D(p, "output", initializer, in: w[0], out: shape.channels, kernel: 3, weightNorm: norm)
         logSigma = p.declare("logsigma", shape: [], values: [0])
         p.build()
     }
@@ -115,30 +144,36 @@ public final class Decoder {
 
     /// The decoder's mean (N, C, H, W) and, given the encoder's outputs, the single-sample KL
     /// map of each stage (N, z, h, w), bottom stage first. Without them it samples the priors.
-    func callAsFunction(batch: Int, posterior: [(mean: Tensor, logScale: Tensor)]?, noise: LatentNoise) -> (mean: Tensor, kl: [Tensor]) {
+    func callAsFunction(batch: Int, posterior: [PosteriorPart]?, noise: LatentNoise) -> (mean: Tensor, kl: [Tensor]) {
         var d = start.tensor.broadcast(to: [batch] + start.shape.dropFirst())
         var kl: [Tensor?] = Array(repeating: nil, count: blocks.count)
         let (z, halfLog2Pi) = (shape.z, Float(0.5 * log(2 * Double.pi)))
         for i in blocks.indices.reversed() {
-            let p = priors[i](d)
-            let (pm, pls) = (p.channels(0..<z), bounded(p.channels(z..<2 * z)))
+            let emitted = priors[i].map { $0(d) }
+            var next = 0
+            /// The prior conv's next `count` channels, in the order of `priors`.
+            func take(_ count: Int) -> Tensor {
+                defer { next += count }
+                return emitted!.channels(next..<next + count)
+            }
+            let prior: (mean: Tensor, logScale: Tensor)? = shape.standardPriors.contains(i) ? nil : (take(z), bounded(take(z)))
             let eps = noise(i, shape.latentShape(stage: i, batch: batch))
             let sample: Tensor
             if let q = posterior?[i] {
-                let mean = pm + q.mean + p.channels(2 * z..<3 * z)
-                let ls = bounded(pls + q.logScale + p.channels(3 * z..<4 * z))
+                let mean = (prior.map { $0.mean + q.mean } ?? q.mean) + take(z)
+                let ls = bounded((prior.map { $0.logScale + q.logScale } ?? q.logScale) + take(z))
                 var logQ = -0.5 * square(eps) - ls - halfLog2Pi
                 if let flow = flows[i] {
-                    let (transformed, logScale) = flow(mean + exp(ls) * eps, context: d)
+                    let (transformed, logScale) = flow(mean + exp(ls) * eps, context: q.context! + take(shape.widths[i]))
                     (sample, logQ) = (transformed, logQ + logScale)
                 } else {
                     sample = mean + exp(ls) * eps
                 }
-                let standardised = (sample - pm) * exp(-pls)
-                let logP = -0.5 * square(standardised) - pls - halfLog2Pi
+                let standardised = prior.map { (sample - $0.mean) * exp(-$0.logScale) } ?? sample
+                let logP = prior.map { -0.5 * square(standardised) - $0.logScale - halfLog2Pi } ?? -0.5 * square(standardised) - halfLog2Pi
                 kl[i] = logQ - logP
             } else {
-                sample = pm + exp(pls) * eps
+                sample = prior.map { $0.mean + exp($0.logScale) * eps } ?? eps
             }
             d = d + 0.1 * blocks[i](concatChannels([d, sample]))
             if let up = ups[i] { d = up(upsample2x(d)) }

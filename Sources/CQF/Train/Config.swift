@@ -39,6 +39,9 @@ public struct Config: Codable, Equatable, Sendable {
     public var nvp = NVPConfig()
     public var residual = true
     public var iaf = false
+    /// The top stage's prior: "learned" (from the decoder's learned constant, as the twin) or
+    /// "standard" (N(0, I), Table 6's h ~ N(0, 1); the configs of Tables 2-5).
+    public var top_prior = "learned"
     /// VAE stage widths; empty means [32, 64, 128, 256], plus 256 per stage beyond four.
     public var widths: [Int] = []
     public var z = 32
@@ -115,8 +118,9 @@ extension Config {
         for (key, value) in overrides {
             try set(key, text: value, in: &tree)
         }
-        // Numbers are read as Double; an Int field given 2.5 would only fail to decode with no field named.
-        try checkIntegers(tree, against: Config(), prefix: "")
+        // Numbers are read as Double; an Int field given 2.5 would only fail to decode with no field
+        // named, and an infinity would pass every range check of `validate`.
+        try checkNumbers(tree, against: Config(), prefix: "")
         let config: Config
         do {
             config = try JSONDecoder().decode(Config.self, from: JSONSerialization.data(withJSONObject: tree))
@@ -167,17 +171,21 @@ extension Config {
         tree[head] = value
     }
 
-    /// Refuses a fractional number for a field whose default is an Int (or [Int]), naming the field.
-    private static func checkIntegers(_ tree: [String: Any], against defaults: Any, prefix: String) throws {
+    /// Refuses, naming the field, a number that is not finite (an override `inf` or `nan`, 1e999
+    /// in a file) and a fractional number for a field whose default is an Int (or [Int]).
+    private static func checkNumbers(_ tree: [String: Any], against defaults: Any, prefix: String) throws {
         for child in Mirror(reflecting: defaults).children {
             guard let name = child.label, let value = tree[name] else { continue }
-            if child.value is Int || child.value is [Int] {
-                let numbers = (value as? [Any] ?? [value]).compactMap { $0 as? NSNumber }
-                if let bad = numbers.first(where: { Int(exactly: $0.doubleValue) == nil }) {
-                    throw ConfigError("config field \(prefix + name) must be an integer, got \(bad)")
-                }
-            } else if let inner = value as? [String: Any] {
-                try checkIntegers(inner, against: child.value, prefix: prefix + name + ".")
+            if let inner = value as? [String: Any] {
+                try checkNumbers(inner, against: child.value, prefix: prefix + name + ".")
+                continue
+            }
+            let numbers = (value as? [Any] ?? [value]).compactMap { $0 as? NSNumber }
+            if let bad = numbers.first(where: { !$0.doubleValue.isFinite }) {
+                throw ConfigError("config field \(prefix + name) must be a finite number, got \(bad)")
+            }
+            if child.value is Int || child.value is [Int], let bad = numbers.first(where: { Int(exactly: $0.doubleValue) == nil }) {
+                throw ConfigError("config field \(prefix + name) must be an integer, got \(bad)")
             }
         }
     }
@@ -189,23 +197,27 @@ extension Config {
         }
         try require([1, 3].contains(channels), "config field channels must be 1 or 3, got \(channels)")
         try require([32, 48, 64, 96].contains(image_size), "config field image_size must be 32, 48, 64 or 96, got \(image_size)")
-        try require(batch >= 1, "config field batch must be at least 1, got \(batch)")
+        // Upper bounds far above any experiment's, so that no config can ask for unbounded memory.
+        try require((1...65536).contains(batch), "config field batch must lie in 1...65536, got \(batch)")
         try require(steps >= 0, "config field steps must not be negative, got \(steps)")
         try require(alpha > 0 && alpha < 0.5, "config field alpha must lie in (0, 0.5), got \(alpha)")
-        try require((1...3).contains(nvp.scales), "config field nvp.scales must be 1, 2 or 3, got \(nvp.scales)")
+        try require((1...4).contains(nvp.scales), "config field nvp.scales must be 1, 2, 3 or 4, got \(nvp.scales)")
         try require(image_size % (1 << (nvp.scales - 1)) == 0, "config field nvp.scales=\(nvp.scales) does not fit image_size \(image_size)")
-        try require(nvp.blocks >= 0, "config field nvp.blocks must not be negative, got \(nvp.blocks)")
-        try require(nvp.filters >= 1, "config field nvp.filters must be positive, got \(nvp.filters)")
+        try require((0...64).contains(nvp.blocks), "config field nvp.blocks must lie in 0...64, got \(nvp.blocks)")
+        try require((1...4096).contains(nvp.filters), "config field nvp.filters must lie in 1...4096, got \(nvp.filters)")
         try require(nvp.bn_eps > 0, "config field nvp.bn_eps must be positive, got \(nvp.bn_eps)")
         try require(nvp.bn_momentum >= 0 && nvp.bn_momentum < 1, "config field nvp.bn_momentum must lie in [0, 1), got \(nvp.bn_momentum)")
         let stages = Config.stageCount(imageSize: image_size)
         try require(widths.isEmpty || widths.count == stages,
                     "config field widths needs \(stages) entries for image_size \(image_size), got \(widths.count)")
-        try require(stageWidths.allSatisfy { $0 >= 1 }, "config field widths must be positive")
-        try require(z >= 1 && first >= 1, "config fields z and first must be positive")
+        try require(stageWidths.allSatisfy { (1...4096).contains($0) }, "config field widths must lie in 1...4096, got \(stageWidths)")
+        try require((1...1024).contains(z) && (1...4096).contains(first), "config fields z and first must lie in 1...1024 and 1...4096, got \(z) and \(first)")
+        try require(!iaf || stageWidths.allSatisfy { $0 % z == 0 || z % $0 == 0 },
+                    "config fields z and widths: with iaf, z and each stage width must divide one another (the IAF step's masks), got z \(z) and widths \(stageWidths)")
         try require(free_bits >= 0, "config field free_bits must not be negative, got \(free_bits)")
+        try require(["learned", "standard"].contains(top_prior), "config field top_prior must be 'learned' or 'standard', got '\(top_prior)'")
         try require(max_logscale > 0, "config field max_logscale must be positive, got \(max_logscale)")
-        try require(disc_width >= 1, "config field disc_width must be positive, got \(disc_width)")
+        try require((1...1024).contains(disc_width), "config field disc_width must lie in 1...1024, got \(disc_width)")
         try require(["residual", "basic"].contains(disc), "config field disc must be 'residual' or 'basic', got '\(disc)'")
         try require(lambda_q >= 0, "config field lambda_q must not be negative, got \(lambda_q)")
         try require(lambda_gp >= 0, "config field lambda_gp must not be negative, got \(lambda_gp)")
@@ -213,13 +225,13 @@ extension Config {
         try require(lr > 0, "config field lr must be positive, got \(lr)")
         try require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "config fields beta1 and beta2 must lie in [0, 1)")
         try require(eps > 0, "config field eps must be positive, got \(eps)")
-        try require(eval_k >= 1, "config field eval_k must be at least 1, got \(eval_k)")
+        try require((1...10000).contains(eval_k), "config field eval_k must lie in 1...10000, got \(eval_k)")
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,
                     "config fields log_every, sample_every, checkpoint_every and checksum_every must be at least 1")
         try require(stall_timeout > 0, "config field stall_timeout must be positive, got \(stall_timeout)")
         try require(score_every >= 0, "config field score_every must not be negative, got \(score_every)")
         // Ten images at least: the Inception Score takes ten splits.
-        try require(score_images >= 10, "config field score_images must be at least 10, got \(score_images)")
+        try require((10...1_000_000).contains(score_images), "config field score_images must lie in 10...1000000, got \(score_images)")
         try require(score_every == 0 || !score_features.isEmpty, "config field score_every needs score_features, the feature network's file")
     }
 

@@ -16,21 +16,30 @@ extension CQFModel {
         return quantised(Recording.paused { generate(batch: count, noise: StepNoise(seed: seed, step: 0, firstImage: first)) })
     }
 
-    /// `count` generated images as uint8 NHWC, with the noise of `seed`.
-    public func sampleImages(count: Int, seed: Int, progress: ProgressLine? = nil) -> [UInt8] {
-        var pixels: [UInt8] = []
-        pixels.reserveCapacity(count * config.dimensions)
+    /// `count` generated images as uint8 NHWC, with the noise of `seed`, handed to `body` a
+    /// chunk at a time, so that no more than a chunk is held (`sample --count N` for any N).
+    public func sampleImages(count: Int, seed: Int, progress: ProgressLine? = nil, _ body: ([UInt8]) throws -> Void) rethrows {
         for first in stride(from: 0, to: count, by: CQFModel.sampleChunk) {
             let n = min(CQFModel.sampleChunk, count - first)
-            pixels += toNHWC(sampleChunk(first: first, count: n, seed: seed), channels: config.channels, size: config.image_size)
+            try body(toNHWC(sampleChunk(first: first, count: n, seed: seed), channels: config.channels, size: config.image_size))
             progress?.advance(by: n)
         }
         progress?.finish()
+    }
+
+    /// `count` generated images as uint8 NHWC, with the noise of `seed`.
+    public func sampleImages(count: Int, seed: Int) -> [UInt8] {
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(count * config.dimensions)
+        sampleImages(count: count, seed: seed) { pixels += $0 }
         return pixels
     }
 
-    /// Writes a square grid of `count` samples to `path` as PNG.
-    public func writeSampleGrid(path: String, count: Int = 64, seed: Int) throws {
+    /// Writes a square grid of `count` samples to `path` as PNG. Returns the grid's size and the
+    /// samples' spread: each pixel's standard deviation over them, averaged over pixels (0-255;
+    /// near 0 when the samples are all alike).
+    @discardableResult
+    public func writeSampleGrid(path: String, count: Int = 64, seed: Int) throws -> (width: Int, height: Int, spread: Double) {
         let images = sampleImages(count: count, seed: seed)
         let (c, s) = (config.channels, config.image_size)
         let columns = Int(Double(count).squareRoot().rounded(.up))
@@ -46,7 +55,25 @@ extension CQFModel {
             }
         }
         try writePNG(path: path, pixels: grid, width: width, height: height, channels: c)
+        return (width, height, pixelSpread(images, count: count))
     }
+}
+
+/// Each pixel's standard deviation over `count` images (any layout in which a pixel keeps its
+/// place in every image), averaged over pixels.
+func pixelSpread(_ images: [UInt8], count: Int) -> Double {
+    let pixels = images.count / count
+    var total = 0.0
+    for p in 0..<pixels {
+        var (sum, squares) = (0.0, 0.0)
+        for i in 0..<count {
+            let v = Double(images[i * pixels + p])
+            (sum, squares) = (sum + v, squares + v * v)
+        }
+        let mean = sum / Double(count)
+        total += max(squares / Double(count) - mean * mean, 0).squareRoot()
+    }
+    return total / Double(pixels)
 }
 
 /// NCHW bytes to NHWC (the order of PNG rows and of the `.npz` FID tools read).

@@ -1,9 +1,10 @@
-// The training loop of `Distributed train`: data, steps, progress, metrics, samples and
-// checkpoints, the same code in a world of one and under MPI. Rank 0 alone writes files.
+// The training loop of `Distributed train`: data, steps, progress, metrics (metrics.jsonl and
+// TensorBoard's event file), samples and checkpoints, the same code in a world of one and under
+// MPI. Rank 0 alone writes files.
 import Foundation
 
 public struct TrainOptions {
-    /// The run folder: metrics.jsonl, config.json, checkpoints/, samples/.
+    /// The run folder: metrics.jsonl, events.out.tfevents.*, config.json, checkpoints/, samples/.
     public var out: String
     /// Continue from checkpoints/latest.safetensors in `out`.
     public var resume = false
@@ -23,6 +24,8 @@ public final class Trainer {
     let step: TrainingStep
     let loader: BatchLoader
     let metrics: MetricsLog?
+    let events: TensorBoardLog?
+    let health = TrainingHealth()
     let quality: QualityProbe?
     /// The step to run next (steps already done).
     public private(set) var nextStep = 0
@@ -47,8 +50,9 @@ public final class Trainer {
             }
             try config.json.write(toFile: options.out + "/config.json", atomically: true, encoding: .utf8)
             metrics = try MetricsLog(path: options.out + "/metrics.jsonl")
+            events = try TensorBoardLog(folder: options.out)
         } else {
-            metrics = nil
+            (metrics, events) = (nil, nil)
         }
         quality = try QualityProbe(config: config, communicator: communicator)
         if options.resume { try restore(from: latestCheckpoint) }
@@ -115,17 +119,20 @@ public final class Trainer {
                 interval.communication += communicatorSeconds - before
                 BufferPool.trim()
             }
-            if nextStep % config.log_every == 0 || nextStep == config.steps || scored != nil {
+            var sampleSpread: Double?
+            if communicator.isRoot && nextStep % config.sample_every == 0 {
+                sampleSpread = try writeSamples()
+                // The grid's batch has sizes of its own: their buffers should not stay beside the step's.
+                BufferPool.trim()
+            }
+            // The same decision on every rank: the straggler summary is a collective.
+            if nextStep % config.log_every == 0 || nextStep == config.steps || scored != nil || nextStep % config.sample_every == 0 {
                 let now = communicatorSeconds
                 let spread = communicator.stragglerSummary(stepSeconds: interval.seconds / Double(interval.steps),
                                                            commSeconds: (now - interval.communication) / Double(interval.steps))
-                log(losses, quality: scored, epoch: batch.epoch, spread: spread, elapsed: Date().timeIntervalSince(started), done: nextStep - firstStep)
+                log(losses, quality: scored, sampleSpread: sampleSpread, epoch: batch.epoch, spread: spread,
+                    elapsed: Date().timeIntervalSince(started), done: nextStep - firstStep)
                 interval = (0, 0, now)
-            }
-            if communicator.isRoot && nextStep % config.sample_every == 0 {
-                try model.writeSampleGrid(path: options.out + "/samples/step-\(nextStep).png", seed: config.seed)
-                // The grid's batch has sizes of its own: their buffers should not stay beside the step's.
-                BufferPool.trim()
             }
             if options.stopRequested() {
                 try saveCheckpoint()
@@ -133,10 +140,18 @@ public final class Trainer {
             }
             if nextStep % config.checkpoint_every == 0 || nextStep == config.steps { try saveCheckpoint() }
         }
-        if communicator.isRoot && config.steps % config.sample_every != 0 {
-            try model.writeSampleGrid(path: options.out + "/samples/step-\(nextStep).png", seed: config.seed)
-        }
+        if communicator.isRoot && config.steps % config.sample_every != 0 { try writeSamples() }
         return true
+    }
+
+    /// The grid of samples/step-N.png, in the event file too; returns the samples' per-pixel spread.
+    @discardableResult
+    private func writeSamples() throws -> Double {
+        let path = options.out + "/samples/step-\(nextStep).png"
+        let grid = try model.writeSampleGrid(path: path, seed: config.seed)
+        let png = try Data(contentsOf: URL(fileURLWithPath: path))
+        events?.image(tag: "samples", png: Array(png), width: grid.width, height: grid.height, channels: config.channels, step: nextStep)
+        return grid.spread
     }
 
     private var communicatorSeconds: Double { communicator.secondsInCollectives + step.reducer.secondsWaiting }
@@ -163,7 +178,7 @@ public final class Trainer {
         communicator.barrier()
     }
 
-    private func log(_ losses: StepLosses, quality: SampleQuality.Scores?,
+    private func log(_ losses: StepLosses, quality: SampleQuality.Scores?, sampleSpread: Double?,
                      epoch: Int, spread: StragglerSummary, elapsed: Double, done: Int) {
         guard communicator.isRoot else { return }
         let secondsPerStep = spread.stepSeconds.max
@@ -176,17 +191,29 @@ public final class Trainer {
         ]
         fields.merge(spread.metrics) { a, _ in a }
         if let quality { fields.merge(["fd": quality.fid, "is": quality.inceptionScore, "is_std": quality.inceptionScoreStandardDeviation]) { a, _ in a } }
+        var reading = HealthReading(step: nextStep)
+        if config.objective.usesQuality {
+            reading.discriminator = (losses.gradientNorm, losses.logitSpread)
+            fields.merge(["d_grad_norm": losses.gradientNorm, "d_logit_spread": losses.logitSpread]) { a, _ in a }
+        }
+        reading.stageKL = losses.stageKL
+        for (stage, kl) in losses.stageKL.enumerated() { fields["kl_stage\(stage)"] = kl }
+        reading.sampleSpread = sampleSpread
+        if let sampleSpread { fields["sample_spread"] = sampleSpread }
+        reading.fd = quality?.fid
         metrics?.write(fields)
+        events?.scalars(fields, step: nextStep)
         let remaining = Double(config.steps - nextStep) * elapsed / Double(max(done, 1))
         var line = "step \(nextStep)/\(config.steps)"
         if config.objective.usesCoverage { line += String(format: " | L_C %.1f bpd %.3f kl %.1f", losses.coverage, bpd, losses.kl) }
         if config.objective.usesQuality {
-            line += String(format: " | L_Q %.3f D %.3f gp %.4f", losses.quality, losses.discriminator, losses.penalty)
+            line += String(format: " | L_Q %.3f D %.3f gp %.4f dgrad %.3f", losses.quality, losses.discriminator, losses.penalty, losses.gradientNorm)
         }
         if let quality { line += String(format: " | FD %.2f IS %.2f", quality.fid, quality.inceptionScore) }
         line += String(format: " | %.1f img/s | ETA %@", imagesPerSecond, formatDuration(remaining))
         if communicator.size > 1 { line += " | " + spread.progressText }
         Console.error(line)
+        health.update(reading).forEach(Console.error)
     }
 
     private func printSettings() {

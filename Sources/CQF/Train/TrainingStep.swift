@@ -7,11 +7,17 @@
 // while L_C (which does not involve D) is differentiated; L_Q, which needs the updated D, comes after.
 
 /// The step's losses, averaged over the global batch (identical on every rank).
-public struct StepLosses: Codable {
+public struct StepLosses {
     public var coverage = 0.0, quality = 0.0, discriminator = 0.0, penalty = 0.0
     public var realLogit = 0.0, fakeLogit = 0.0, nll = 0.0, kl = 0.0
     /// Networks whose update was skipped because their summed gradient was not finite.
     public var skipped = 0.0
+    /// D's input-gradient norm where the penalty takes it, averaged over the batch.
+    public var gradientNorm = 0.0
+    /// The standard deviation of D's logits over the batch's real and generated images.
+    public var logitSpread = 0.0
+    /// The KL of each stage of the decoder (bottom first), nats per image.
+    public var stageKL: [Double] = []
 }
 
 public final class TrainingStep {
@@ -36,7 +42,9 @@ public final class TrainingStep {
     public func run(_ x: Tensor, step: Int, firstImage: Int) -> StepLosses {
         let (config, globalBatch) = (model.config, model.config.batch)
         let noise = StepNoise(seed: config.seed, step: step, firstImage: firstImage)
-        var losses = [Double](repeating: 0, count: 8)
+        // coverage, quality, D, penalty, logits real and fake, nll, kl, D's input-gradient norm,
+        // its logits' mean and mean square, then the KL of each stage.
+        var losses = [Double](repeating: 0, count: 11)
         var skipped = 0.0
         let generator = model.generatorNetworks.map(\.parameters)
         var fake: Tensor?
@@ -46,6 +54,7 @@ public final class TrainingStep {
             discriminator.parameters.storeGradients(grad(of: d.total, wrt: discriminator.parameters.tensors))
             reducer.start(discriminator.parameters)
             losses[2...5] = [d.adversarial, d.penalty, d.realLogit, d.fakeLogit].map { Double($0.scalar) }[...]
+            losses[8...10] = [Double(d.gradientNorm.scalar), d.logitMoments.mean, d.logitMoments.square][...]
             fake = generated
         }
         var gradients: [Tensor]?
@@ -56,6 +65,7 @@ public final class TrainingStep {
             losses[0] = Double(coverage.scalar)
             losses[6] = Double(terms.nll.sum().scalar) / Double(globalBatch)
             losses[7] = Double(terms.kl.sum().scalar) / Double(globalBatch)
+            losses += terms.klMaps.map { Double($0.sum().scalar) / Double(globalBatch) }
         }
         if let discriminator = model.discriminator, let fake {
             reducer.wait()
@@ -76,7 +86,9 @@ public final class TrainingStep {
         // Each rank holds its share of every loss: the global values are the sums.
         losses.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
         return StepLosses(coverage: losses[0], quality: losses[1], discriminator: losses[2], penalty: losses[3],
-                          realLogit: losses[4], fakeLogit: losses[5], nll: losses[6], kl: losses[7], skipped: skipped)
+                          realLogit: losses[4], fakeLogit: losses[5], nll: losses[6], kl: losses[7], skipped: skipped,
+                          gradientNorm: losses[8], logitSpread: max(losses[10] - losses[9] * losses[9], 0).squareRoot(),
+                          stageKL: Array(losses[11...]))
     }
 
     /// One Adamax step from the summed gradients, unless they are not finite (then the network

@@ -44,6 +44,68 @@ final class BadInputTests: XCTestCase {
         assertError(naming: empty, containing: "train-images-idx3-ubyte") { _ = try openDataset(kind: .fashionMNIST, path: empty, split: .train) }
     }
 
+    /// Headers that claim sizes whose products overflow, or inflate past any dataset, are
+    /// refused from the header, before anything is read or allocated for them.
+    func testIdxHeaderThatLiesAboutItsSizes() throws {
+        for gzip in [false, true] {
+            let folder = try DataFixtures.temporaryFolder(self)
+            try DataFixtures.writeIdx(folder: folder, prefix: "train", count: 4, gzip: false)
+            let images = "\(folder)/train-images-idx3-ubyte"
+            var bytes = try DataFixtures.read(images)
+            bytes.replaceSubrange(4..<16, with: [UInt8](repeating: 0xFF, count: 12))  // 4294967295 images of 4294967295^2 pixels
+            let path = images + (gzip ? ".gz" : "")
+            if gzip {
+                try FileManager.default.removeItem(atPath: images)
+                try DataFixtures.writeGzip(bytes, to: path)
+            } else {
+                try DataFixtures.write(bytes, to: path)
+            }
+            assertError(naming: path, containing: "4294967295 images of 4294967295x4294967295") {
+                _ = try openDataset(kind: .mnist, path: folder, split: .train)
+            }
+            // 60,000 images of 4096x4096 are 1 TB: more than the reader will inflate.
+            bytes.replaceSubrange(4..<16, with: DataFixtures.bigEndian(60000) + DataFixtures.bigEndian(4096) + DataFixtures.bigEndian(4096))
+            try gzip ? DataFixtures.writeGzip(bytes, to: path) : DataFixtures.write(bytes, to: path)
+            assertError(naming: path, containing: "at most 2 GiB") { _ = try openDataset(kind: .mnist, path: folder, split: .train) }
+        }
+    }
+
+    /// A PNG header declaring 100000x100000 pixels (30 GB decoded), with valid CRCs: refused
+    /// from the header by the decoder, so the folder source counts it as an unreadable image.
+    func testImageDeclaringAHugeSizeIsRefusedBeforeDecoding() throws {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return DataFixtures.bigEndian(data.count) + body + DataFixtures.bigEndian(Int(crc32(0, body, count: body.count)))
+        }
+        // libpng reads the header up to the first IDAT, whose data it never reaches here.
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            + chunk("IHDR", DataFixtures.bigEndian(100_000) + DataFixtures.bigEndian(100_000) + [8, 2, 0, 0, 0])
+            + chunk("IDAT", []) + chunk("IEND", [])
+        let decoder = ImageDecoder(size: 32, crop: nil)
+        let output = UnsafeMutablePointer<UInt8>.allocate(capacity: 3 * 32 * 32)
+        defer { output.deallocate() }
+        XCTAssertThrowsError(try png.withUnsafeBytes { try decoder.decode($0, into: output) }) { error in
+            XCTAssertTrue("\(error)".contains("declares 100000x100000 pixels"), "\(error)")
+        }
+    }
+
+    /// A .npy shape with a negative dimension, or one whose element count overflows.
+    func testNPYShapeThatNumpyCannotWriteIsRefused() {
+        for shape in ["(2, -12288)", "(4294967296, 4294967296, 3)"] {
+            var header = Array("{'descr': '|u1', 'fortran_order': False, 'shape': \(shape), }".utf8)
+            header += [UInt8](repeating: 0x20, count: (64 - (10 + header.count + 1) % 64) % 64) + [0x0A]
+            let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xFF), UInt8(header.count >> 8)] + header
+            var offset = 0
+            assertError(naming: "hostile.npy", containing: "shape") {
+                _ = try NPYHeader(name: "hostile.npy") { destination, count in
+                    guard offset + count <= bytes.count else { throw DataError(file: "hostile.npy", "is truncated") }
+                    destination.update(from: Array(bytes[offset..<offset + count]), count: count)
+                    offset += count
+                }
+            }
+        }
+    }
+
     func testCIFARAndSTLWrongSize() throws {
         let folder = try DataFixtures.temporaryFolder(self)
         try DataFixtures.writeCIFAR(path: "\(folder)/test_batch.bin", first: 0, count: 2)

@@ -44,4 +44,24 @@ final class ImageWriterTests: XCTestCase {
         try back.withUnsafeMutableBufferPointer { try reader.read(into: $0.baseAddress!, count: samples.count) }
         XCTAssertEqual(back, samples)
     }
+
+    /// `sample` streams its images: a member written in pieces is the file written whole, and
+    /// the CRC-32 patched into the local header is that of the member's bytes.
+    func testNPZWrittenInPiecesIsTheFileWrittenWhole() throws {
+        let folder = try DataFixtures.temporaryFolder(self)
+        let samples = (0..<1000).map { UInt8($0 % 253) }
+        try writeNPZ(path: "\(folder)/whole.npz", arrays: [NPZArray(name: "arr_0", shape: [10, 10, 10, 1], bytes: samples)])
+        let writer = try NPZWriter(path: "\(folder)/pieces.npz")
+        try writer.begin(name: "arr_0", descr: "|u1", shape: [10, 10, 10, 1])
+        for start in stride(from: 0, to: samples.count, by: 300) { try writer.append(Array(samples[start..<min(start + 300, samples.count)])) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/pieces.npz"), "the file has its name only when finished")
+        try writer.finish()
+        let bytes = try DataFixtures.read("\(folder)/pieces.npz")
+        XCTAssertEqual(bytes, try DataFixtures.read("\(folder)/whole.npz"))
+        let word = { (at: Int) in (0..<4).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+        let (size, nameLength) = (word(18), Int(bytes[26]) | Int(bytes[27]) << 8)
+        let member = Array(bytes[30 + nameLength..<30 + nameLength + size])
+        XCTAssertEqual(UInt32(word(14)), crc32(0, member, count: member.count))
+        XCTAssertEqual(Array(member.suffix(samples.count)), samples)
+    }
 }

@@ -10,12 +10,12 @@ final class FlowTests: XCTestCase {
     // MARK: f^-1(f(y)) = y
 
     func testInverseUndoesForwardInEvaluationAndTraining() {
-        for scales in 1...3 {
+        for scales in 1...4 {
             for blocks in 1...2 {
                 let flow = Self.randomFlow(channels: 3, scales: scales, blocks: blocks, seed: UInt64(10 * scales + blocks))
                 var random = TestRandom(seed: 5)
-                // Two squeezes for three scales: 8 x 8 images.
-                let y = random.tensor([2, 3, 8, 8], in: -3...3)
+                // Three squeezes for four scales: 16 x 16 images end at 2 x 2.
+                let y = random.tensor([2, 3, 16, 16], in: -3...3)
                 for (name, pass) in [("evaluation", FlowPass.evaluation), ("training", FlowPass.training { _ in })] {
                     let (v, _) = flow.forward(y, pass)
                     let back = flow.inverse(v, pass)
@@ -68,6 +68,12 @@ final class FlowTests: XCTestCase {
             let flow = Self.randomFlow(channels: channels, scales: 2, blocks: 1, seed: UInt64(20 + channels))
             assertLogDetMatchesJacobian(shape: [2, channels, 4, 4], "2 scales, \(channels) channels") { flow.forward($0, .evaluation) }
         }
+    }
+
+    /// Four scales (Table 3b's last row), three squeezes: 8 x 8 images end at 1 x 1.
+    func testFourScaleFlowLogDetIsLogAbsDetOfItsJacobian() {
+        let flow = Self.randomFlow(channels: 1, scales: 4, blocks: 1, seed: 40)
+        assertLogDetMatchesJacobian(shape: [2, 1, 8, 8], "4 scales") { flow.forward($0, .evaluation) }
     }
 
     /// log|det dy/dx| of y = logit(alpha + (1 - 2 alpha) x) on images of one and three channels.

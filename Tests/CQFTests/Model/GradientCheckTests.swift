@@ -10,7 +10,7 @@ import XCTest
 final class GradientCheckTests: XCTestCase {
     func testEveryObjectivePassesTheGradientCheck() throws {
         let variants: [(Objective, [(key: String, value: String)])] =
-            Objective.allCases.map { ($0, []) } + [(.cqf, [("iaf", "true")]), (.cqf, [("penalty", "r1")]), (.cqf, [("disc", "basic")])]
+            Objective.allCases.map { ($0, []) } + [(.cqf, [("iaf", "true")]), (.cqf, [("top_prior", "standard")]), (.cqf, [("penalty", "r1")]), (.cqf, [("disc", "basic")])]
         for (objective, extra) in variants {
             var config = try smallConfig(objective)
             config = try Config.load(path: nil, overrides: try configOverrides(config) + extra)

@@ -24,8 +24,14 @@ final class KLTests: XCTestCase {
         }
     }
 
-    func testSampledKLOfEveryStageAveragesToTheClosedForm() throws {
-        let config = try Config.load(path: nil, overrides: [("channels", "1"), ("widths", "4,4,4,4"), ("z", "4"), ("first", "4")])
+    func testSampledKLOfEveryStageAveragesToTheClosedForm() throws { try checkSampledKL(topPrior: "learned") }
+
+    /// Table 6's h ~ N(0, 1): the top stage's prior is N(0, I), and its prior conv emits only (rm, rls).
+    func testSampledKLWithAStandardTopPriorAveragesToTheClosedForm() throws { try checkSampledKL(topPrior: "standard") }
+
+    private func checkSampledKL(topPrior: String) throws {
+        let config = try Config.load(path: nil, overrides: [("channels", "1"), ("widths", "4,4,4,4"), ("z", "4"), ("first", "4"),
+                                                            ("top_prior", topPrior)])
         let shape = VAEShape(config)
         let decoder = Decoder(shape, initializer: ParameterInitializer(seed: 0))
         // With every weight and bias zero, d stays zero at every stage whatever z is, so each
@@ -35,25 +41,30 @@ final class KLTests: XCTestCase {
         func draw(_ range: ClosedRange<Double>) -> Double { range.lowerBound + (range.upperBound - range.lowerBound) * Double(random.uniform()) }
         let stages = shape.widths.count
         // Prior log-scales up to 2.5 and posterior ones up to 4.5 before the bound, so the bound matters.
-        let cases = (0..<stages).map { _ in
+        let cases = (0..<stages).map { i in
             (0..<shape.z).map { _ in
-                Gaussians(pm: draw(-1...1), pls: draw(0...2.5), rm: draw(-1...1), rls: draw(-1...1), qm: draw(-1...1), qls: draw(-1...1))
+                let standard = shape.standardPriors.contains(i)
+                return Gaussians(pm: standard ? 0 : draw(-1...1), pls: standard ? 0 : draw(0...2.5), rm: draw(-1...1), rls: draw(-1...1),
+                                 qm: draw(-1...1), qls: draw(-1...1))
             }
         }
+        XCTAssertEqual(shape.standardPriors, topPrior == "standard" ? [stages - 1] : [])
         for (i, stage) in cases.enumerated() {
             let bias = decoder.parameters["decoder.stage\(i).prior.bias"]!.tensor!
             for (c, g) in stage.enumerated() {
-                for (k, value) in [g.pm, g.pls, g.rm, g.rls].enumerated() { bias.data[k * shape.z + c] = Float(value) }
+                let emitted = shape.standardPriors.contains(i) ? [g.rm, g.rls] : [g.pm, g.pls, g.rm, g.rls]
+                XCTAssertEqual(bias.count, emitted.count * shape.z, "stage \(i)'s prior conv")
+                for (k, value) in emitted.enumerated() { bias.data[k * shape.z + c] = Float(value) }
             }
         }
         let batch = 64
-        let posterior = cases.enumerated().map { i, stage -> (mean: Tensor, logScale: Tensor) in
+        let posterior = cases.enumerated().map { i, stage -> PosteriorPart in
             let latent = shape.latentShape(stage: i, batch: batch)
             let plane = latent[2] * latent[3]
             func perChannel(_ value: (Gaussians) -> Double) -> Tensor {
                 Tensor(shape: latent, (0..<latent.reduce(1, *)).map { Float(value(stage[($0 / plane) % shape.z])) })
             }
-            return (perChannel(\.qm), perChannel(\.qls))
+            return PosteriorPart(mean: perChannel(\.qm), logScale: perChannel(\.qls), context: nil)
         }
 
         // Sums of the KL map and its square per stage and channel, over calls with fresh noise;

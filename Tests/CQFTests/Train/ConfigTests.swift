@@ -116,6 +116,16 @@ final class ConfigTests: XCTestCase {
         assertConfigError([("objective", "diffusion")], mentions: ["objective"])
         assertConfigError([("channels", "2")], mentions: ["channels"])
         assertConfigError([("widths", "16,32")], mentions: ["widths"])
+        // Infinities would pass every range check, NaN fails them all: each is refused by name.
+        assertConfigError([("lambda_q", "inf")], mentions: ["lambda_q", "finite", "inf"])
+        assertConfigError([("lr", "nan")], mentions: ["lr", "finite", "nan"])
+        assertConfigError([("stall_timeout", "inf")], mentions: ["stall_timeout", "finite"])
+        // Sizes that would ask for unbounded memory.
+        assertConfigError([("widths", "16,32,64,1000000")], mentions: ["widths", "1000000"])
+        assertConfigError([("nvp.filters", "100000")], mentions: ["nvp.filters", "100000"])
+        assertConfigError([("batch", "10000000")], mentions: ["batch", "10000000"])
+        assertConfigError([("top_prior", "uniform")], mentions: ["top_prior", "uniform"])
+        assertConfigError([("iaf", "true"), ("z", "3")], mentions: ["z", "widths", "iaf"])
         let wrongType = try file(#"{"batch": "sixty-four"}"#)
         assertConfigError(path: wrongType, [], mentions: ["batch"])
         let notJSON = try file("{batch: 64")
@@ -127,12 +137,17 @@ final class ConfigTests: XCTestCase {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../configs").standardized.path
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted()
         for required in ["fashion-mnist", "cifar10-gan", "cifar10-vae", "cifar10-cq", "cifar10-cqf", "cifar10-cqf-iaf", "cifar10-cqf-large-d",
-                         "cifar10-cqf-scales2", "cifar10-mle", "stl10-48", "stl10-96", "celeba-96", "lsun-64", "imagenet64",
+                         "cifar10-cqf-scales2", "cifar10-mle", "cifar10-mle-scales4", "stl10-48", "stl10-96", "celeba-96", "lsun-64", "imagenet64",
                          "bench-a", "bench-b", "bench-c", "bench-d"] {
             XCTAssertTrue(names.contains(required + ".json"), "configs/\(required).json is missing")
         }
         for name in names {
             XCTAssertNoThrow(try Config.load(path: folder + "/" + name, overrides: []), "configs/\(name)")
+        }
+        // The residual architectures of Tables 2-5 draw the top stage from N(0, I) (Table 6's h ~ N(0, 1)).
+        for name in names where !name.hasPrefix("bench-") && name != "fashion-mnist.json" {
+            let config = try Config.load(path: folder + "/" + name, overrides: [])
+            XCTAssertEqual(config.top_prior, config.residual && config.objective != .gan ? "standard" : "learned", "configs/\(name)")
         }
         let bench = try ["a", "b", "c", "d"].map { try Config.load(path: "\(folder)/bench-\($0).json", overrides: []) }
         XCTAssertEqual(bench.map(\.objective), [.cqf, .cqf, .cqf, .cqf])

@@ -1,0 +1,90 @@
+// Training health, judged at every logged step on rank 0. This model's training fails in ways
+// that leave the losses calm: a dead discriminator (with the paper's settings D's ReLUs died
+// within 200 steps on Fashion-MNIST: logits constant, input gradient zero, so L_Q gave the
+// generator nothing and cqf trained as mle), a collapsed posterior (a decoder stage whose KL is
+// zero carries no information) and collapsed samples (all alike, or FD climbing back). Each
+// prints one warning line when it begins and one line when it ends.
+
+/// What one logged step shows of the training's health.
+public struct HealthReading {
+    public var step: Int
+    /// D's mean input-gradient norm and the spread of its logits (nil without a discriminator).
+    public var discriminator: (gradientNorm: Double, logitSpread: Double)?
+    /// The KL of each decoder stage, nats per image (empty without the coverage loss).
+    public var stageKL: [Double] = []
+    /// The per-pixel spread of the fixed-noise sample grid, when one was drawn at this step.
+    public var sampleSpread: Double?
+    /// FD, when it was measured at this step.
+    public var fd: Double?
+
+    public init(step: Int) { self.step = step }
+}
+
+public final class TrainingHealth {
+    public enum Problem: Hashable {
+        case deadDiscriminator
+        case collapsedPosterior(stage: Int)
+        case collapsedSamples
+        case risingFD
+    }
+
+    /// D is dead when both its input gradient and the spread of its logits are below this: a
+    /// live D under WGAN-GP has gradient norms near 1.
+    static let deadLevel = 1e-3
+    /// A stage whose KL averages less than this (nats per image) has collapsed onto its prior.
+    static let collapsedKL = 0.01
+    /// The weight of each new reading in the KL's running average: a batch's single-sample KL
+    /// of a nearly unused stage swings around 0 (measured: -0.27 to 0.39 within 2 steps).
+    static let klAveraging = 0.1
+    /// Samples have collapsed when their spread falls below this fraction of the largest seen.
+    static let collapsedSpreadFraction = 0.1
+    /// FD is rising when it exceeds its lowest value so far by this factor.
+    static let risingFDFactor = 1.5
+
+    public private(set) var problems: Set<Problem> = []
+    private var averageKL: [Double] = []
+    private var largestSpread = 0.0
+    private var lowestFD = Double.infinity
+
+    public init() {}
+
+    /// The lines to print for the problems that began or ended at this reading.
+    public func update(_ reading: HealthReading) -> [String] {
+        var lines: [String] = []
+        let at = "step \(reading.step):"
+        func set(_ problem: Problem, _ present: Bool, begins: @autoclosure () -> String, ends: @autoclosure () -> String) {
+            if present && problems.insert(problem).inserted { lines.append("warning: \(at) " + begins()) }
+            if !present && problems.remove(problem) != nil { lines.append("train: \(at) " + ends()) }
+        }
+        if let d = reading.discriminator {
+            let dead = d.gradientNorm < TrainingHealth.deadLevel && d.logitSpread < TrainingHealth.deadLevel
+            set(.deadDiscriminator, dead,
+                begins: "the discriminator is dead: its input gradient is \(format(d.gradientNorm)) and its logits do not vary "
+                    + "(spread \(format(d.logitSpread))), so L_Q gives the generator nothing",
+                ends: "the discriminator is alive again (input gradient \(format(d.gradientNorm)))")
+        }
+        averageKL = averageKL.isEmpty ? reading.stageKL
+            : zip(averageKL, reading.stageKL).map { $0 + TrainingHealth.klAveraging * ($1 - $0) }
+        for (stage, kl) in averageKL.enumerated() {
+            set(.collapsedPosterior(stage: stage), kl < TrainingHealth.collapsedKL,
+                begins: "the posterior of decoder stage \(stage) collapsed onto its prior: its KL averages \(format(kl)) nats per image",
+                ends: "decoder stage \(stage) carries information again (its KL averages \(format(kl)) nats per image)")
+        }
+        if let spread = reading.sampleSpread {
+            largestSpread = max(largestSpread, spread)
+            set(.collapsedSamples, spread < TrainingHealth.collapsedSpreadFraction * largestSpread,
+                begins: "the samples collapsed: the per-pixel spread of the fixed sample batch fell to \(format(spread)) "
+                    + "(of 255) from \(format(largestSpread))",
+                ends: "the samples vary again (per-pixel spread \(format(spread)))")
+        }
+        if let fd = reading.fd {
+            lowestFD = min(lowestFD, fd)
+            set(.risingFD, fd > TrainingHealth.risingFDFactor * lowestFD,
+                begins: "FD rose to \(format(fd)) from its lowest, \(format(lowestFD))",
+                ends: "FD is back to \(format(fd)) (lowest \(format(lowestFD)))")
+        }
+        return lines
+    }
+
+    private func format(_ value: Double) -> String { String(format: value < 1 ? "%.4f" : "%.2f", value) }
+}
