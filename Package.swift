@@ -6,7 +6,7 @@ import PackageDescription
 // The card's command, `mpirun -n 16 swift run Distributed`, builds in debug mode, where numeric
 // Swift runs 5-100x slower: the code that computes is optimized in debug builds too (they keep
 // -enable-testing and debug information), so that it trains at release speed.
-let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"], .when(configuration: .debug))]
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo", "-num-threads", "2"], .when(configuration: .debug))]
 
 let package = Package(
     name: "CQF",
