@@ -53,6 +53,9 @@ def read_metrics(run):
 def series(lines, key, x_key):
     points = [(line[x_key], line[key]) for line in lines
               if isinstance(line.get(key), (int, float)) and math.isfinite(line[key])]
+    # An objective without a loss logs it as 0 at every step (gan's L_C, vae's L_Q): no curve.
+    if all(value == 0 for _, value in points):
+        return [], []
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -74,17 +77,19 @@ def main():
     for row, (key, name) in enumerate(present):
         for column, (x_key, x_name, scale) in enumerate([("step", "step", 1), ("seconds", "wall clock (minutes)", 60)]):
             axis = axes[row][column]
-            for lines, label in zip(metrics, labels):
+            for index, lines in enumerate(metrics):
                 x, y = series(lines, key, x_key)
                 if x:
-                    # Quantities measured now and then (FD, IS) get markers; per-step ones a line.
-                    axis.plot([v / scale for v in x], y, label=label, linewidth=1,
+                    # One colour per run in every panel; quantities measured now and then (FD,
+                    # IS) get markers, per-step ones a line.
+                    axis.plot([v / scale for v in x], y, color=f"C{index}", linewidth=1,
                               marker="o" if len(x) < 30 else None, markersize=3)
             axis.set_xlabel(x_name)
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    figure.tight_layout()
+    handles = [matplotlib.lines.Line2D([], [], color=f"C{index}") for index in range(len(labels))]
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))
     figure.savefig(args.out, dpi=100)
     print(f"plot: {', '.join(name for _, name in present)} of {len(args.runs)} run(s) -> {args.out}")
 
