@@ -84,7 +84,7 @@ public final class NPZWriter {
             throw DataError(file: path, "would pass 4 GiB, more than a zip without zip64 holds; expected smaller arrays")
         }
         let memberName = Array("\(name).npy".utf8)
-        let local = littleEndian(0x0403_4b50, 4) + zipFields(crc: 0, size: size, nameLength: memberName.count) + memberName
+        let local = u32(0x0403_4b50) + zipFields(crc: 0, size: size, nameLength: memberName.count) + memberName
         try write(local + header)
         let crc = header.withUnsafeBufferPointer { crc32(0, $0.baseAddress!, count: $0.count) }
         member = (offset, memberName, size, crc, dataBytes)
@@ -107,9 +107,9 @@ public final class NPZWriter {
     /// Writes the central directory and gives the file its name.
     public func finish() throws {
         try closeMember()
-        let end = littleEndian(0x0605_4b50, 4) + littleEndian(0, 4)
-            + littleEndian(UInt64(members), 2) + littleEndian(UInt64(members), 2)
-            + littleEndian(UInt64(directory.count), 4) + littleEndian(UInt64(offset), 4) + littleEndian(0, 2)
+        let end = u32(0x0605_4b50) + u32(0)
+            + u16(members) + u16(members)
+            + u32(directory.count) + u32(offset) + u16(0)
         try write(directory + end)
         do {
             try file.synchronize()
@@ -136,16 +136,16 @@ public final class NPZWriter {
         let common = zipFields(crc: member.crc, size: member.size, nameLength: member.name.count)
         do {
             try file.seek(toOffset: UInt64(member.headerOffset + 14))
-            try file.write(contentsOf: littleEndian(UInt64(member.crc), 4))
+            try file.write(contentsOf: littleEndianBytes(member.crc))
             try file.seekToEnd()
         } catch {
             throw DataError(file: temporaryPath, "cannot be written (\(error.localizedDescription))")
         }
         // Central entry: version made by, the shared fields, then comment length, disk,
         // internal and external attributes (all zero) and the local header's offset.
-        directory += littleEndian(0x0201_4b50, 4) + littleEndian(20, 2) + common
-            + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 4)
-            + littleEndian(UInt64(member.headerOffset), 4) + member.name
+        directory += u32(0x0201_4b50) + u16(20) + common
+            + u16(0) + u16(0) + u16(0) + u32(0)
+            + u32(member.headerOffset) + member.name
         members += 1
         self.member = nil
     }
@@ -165,17 +165,18 @@ private func npyHeader(descr: String, shape: [Int]) -> [UInt8] {
     var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dimensions), }"
     while (10 + dict.utf8.count + 1) % 64 != 0 { dict += " " }
     dict += "\n"
-    return [0x93] + Array("NUMPY".utf8) + [1, 0] + littleEndian(UInt64(dict.utf8.count), 2) + Array(dict.utf8)
+    return [0x93] + Array("NUMPY".utf8) + [1, 0] + u16(dict.utf8.count) + Array(dict.utf8)
 }
 
 /// The fields local and central headers share, from "version needed" to "extra length":
 /// stored, no flags, dated 1980-01-01.
 private func zipFields(crc: UInt32, size: Int, nameLength: Int) -> [UInt8] {
-    littleEndian(20, 2) + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0, 2) + littleEndian(0x21, 2)
-        + littleEndian(UInt64(crc), 4) + littleEndian(UInt64(size), 4) + littleEndian(UInt64(size), 4)
-        + littleEndian(UInt64(nameLength), 2) + littleEndian(0, 2)
+    u16(20) + u16(0) + u16(0) + u16(0) + u16(0x21)
+        + littleEndianBytes(crc) + u32(size) + u32(size)
+        + u16(nameLength) + u16(0)
 }
 
-private func littleEndian(_ value: UInt64, _ width: Int) -> [UInt8] {
-    (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
-}
+/// The 2- and 4-byte little-endian fields of zip and .npy headers (values beyond them truncated;
+/// the writer refuses sizes past 4 GiB first).
+private func u16(_ value: Int) -> [UInt8] { littleEndianBytes(UInt16(truncatingIfNeeded: value)) }
+private func u32(_ value: Int) -> [UInt8] { littleEndianBytes(UInt32(truncatingIfNeeded: value)) }

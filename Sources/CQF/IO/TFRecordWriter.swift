@@ -28,7 +28,3 @@ func maskedCRC32C(_ bytes: [UInt8]) -> UInt32 {
     let crc = crc32c(bytes)
     return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
 }
-
-func littleEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-    (0..<T.bitWidth / 8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
-}
