@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Training curves of one or more runs, overlaid, from their metrics.jsonl: each quantity that any
 run logged (BPD, L_C, L_Q, D's loss, FD, IS) against steps (left) and against wall-clock minutes
-(right), one colour per run, so that runs of different step costs compare both ways.
+(right), one colour per run, so that runs of different step costs compare both ways. FD and IS
+measured after training from a run's checkpoints (checkpoint-scores.jsonl, launch/ablation.sh)
+are drawn with the rest.
 
     python3 launch/plot.py RUN_DIR [RUN_DIR ...] --out FILE.png [--labels NAME ...]
 
@@ -32,7 +34,14 @@ QUANTITIES = [
 
 
 def read_metrics(run):
-    path = os.path.join(run, "metrics.jsonl")
+    lines = read_lines(os.path.join(run, "metrics.jsonl"))
+    if not lines:
+        sys.exit(f"plot: {run}/metrics.jsonl has no logged steps")
+    scores = os.path.join(run, "checkpoint-scores.jsonl")
+    return lines + (read_lines(scores) if os.path.exists(scores) else [])
+
+
+def read_lines(path):
     try:
         with open(path) as f:
             text = f.read().splitlines()
@@ -45,8 +54,6 @@ def read_metrics(run):
                 lines.append(json.loads(line))
             except json.JSONDecodeError as error:
                 sys.exit(f"plot: {path} line {number} is not JSON: {error.msg}")
-    if not lines:
-        sys.exit(f"plot: {path} has no logged steps")
     return lines
 
 
