@@ -57,10 +57,15 @@ public struct Config: Codable, Equatable, Sendable {
     public var lambda_gp: Float = 100
     /// Discriminator penalty: "wgan-gp" or "r1".
     public var penalty = "wgan-gp"
+    /// Adamax for the encoder, decoder and flow.
     public var lr: Float = 0.002
     public var beta1: Float = 0.9
     public var beta2: Float = 0.999
     public var eps: Float = 1e-8
+    /// Adamax for the discriminator (the paper uses the same settings for every network).
+    public var d_lr: Float = 0.002
+    public var d_beta1: Float = 0.9
+    public var d_beta2: Float = 0.999
     /// Importance samples for the evaluation bound (1 = the ELBO).
     public var eval_k = 1
 
@@ -222,8 +227,9 @@ extension Config {
         try require(lambda_q >= 0, "config field lambda_q must not be negative, got \(lambda_q)")
         try require(lambda_gp >= 0, "config field lambda_gp must not be negative, got \(lambda_gp)")
         try require(["wgan-gp", "r1"].contains(penalty), "config field penalty must be 'wgan-gp' or 'r1', got '\(penalty)'")
-        try require(lr > 0, "config field lr must be positive, got \(lr)")
-        try require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "config fields beta1 and beta2 must lie in [0, 1)")
+        try require(lr > 0 && d_lr > 0, "config fields lr and d_lr must be positive, got \(lr) and \(d_lr)")
+        try require([beta1, beta2, d_beta1, d_beta2].allSatisfy { $0 >= 0 && $0 < 1 },
+                    "config fields beta1, beta2, d_beta1 and d_beta2 must lie in [0, 1)")
         try require(eps > 0, "config field eps must be positive, got \(eps)")
         try require((1...10000).contains(eval_k), "config field eval_k must lie in 1...10000, got \(eval_k)")
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,

@@ -32,9 +32,13 @@ public final class TrainingStep {
         self.communicator = communicator
         reducer = GradientReducer(communicator)
         let c = model.config
-        optimizers = Dictionary(uniqueKeysWithValues: model.networks.map {
+        let generatorOptimizers = model.generatorNetworks.map {
             ($0.name, Adamax(count: $0.parameters.count, learningRate: c.lr, beta1: c.beta1, beta2: c.beta2, epsilon: c.eps))
-        })
+        }
+        let discriminatorOptimizer = model.discriminator.map {
+            ("discriminator", Adamax(count: $0.parameters.count, learningRate: c.d_lr, beta1: c.d_beta1, beta2: c.d_beta2, epsilon: c.eps))
+        }
+        optimizers = Dictionary(uniqueKeysWithValues: generatorOptimizers + (discriminatorOptimizer.map { [$0] } ?? []))
     }
 
     /// Trains on this rank's images x (n, C, H, W), dequantised into [0, 1], the images
