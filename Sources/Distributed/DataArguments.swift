@@ -1,4 +1,4 @@
-// `--data PATH` for the commands that read a dataset by its kind (`prepare`, `classifier`, `score`).
+// `--data PATH` and `--split S` for the commands that read a dataset by its kind (`prepare`, `classifier`, `score`).
 // Fashion-MNIST defaults to where Debian's dataset-fashion-mnist installs it, as `train`'s
 // built-in config does, so that the first run needs no download.
 import CQF
@@ -17,5 +17,15 @@ extension Arguments {
             throw UsageError("\(command): --data \(data) does not exist\(hint)")
         }
         return data
+    }
+
+    /// `--split`, nil when it is absent; the names are Split's (train, validation, test,
+    /// labelled), and which ones a dataset has is checked when it is opened.
+    mutating func split() throws -> Split? {
+        guard let name = try string("split") else { return nil }
+        guard let split = Split(rawValue: name) else {
+            throw UsageError("\(command): --split expects one of \(Split.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        return split
     }
 }

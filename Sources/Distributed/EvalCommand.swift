@@ -11,7 +11,8 @@ let evalCommand = Command(
 
           --checkpoint FILE  a checkpoint written by train (its config says the model)
           --dataset, --data  default: the checkpoint's config
-          --split            test (default) or train
+          --split            test (default), train, validation or labelled (as the dataset has them);
+                             a packed NAME-train.packed is evaluated on NAME-test.packed beside it
           --iw-samples K     importance samples for bpd_iw (default: config field eval_k, 1)
           --limit N          only the first N images
 
@@ -21,12 +22,11 @@ let evalCommand = Command(
         let path = try arguments.string("checkpoint") ?? { throw UsageError("eval: --checkpoint FILE is required") }()
         let dataset = try arguments.string("dataset")
         let data = try arguments.string("data")
-        let splitName = try arguments.string("split") ?? "test"
+        let split = try arguments.split() ?? .test
         let samples = try arguments.int("iw-samples", range: 1...100_000)
         let limit = try arguments.int("limit", range: 1...Int.max)
         let threads = try arguments.int("threads", range: 1...4096)
         try arguments.finish()
-        guard let split = Split(rawValue: splitName) else { throw UsageError("eval: --split must be train or test, got '\(splitName)'") }
         let (model, _) = try loadModel(checkpoint: path)
         let config = model.config
         let communicator = try startCommunicator(stallTimeout: config.stall_timeout)

@@ -7,7 +7,8 @@ let prepareCommand = Command(
     name: "prepare",
     summary: "pack a dataset as published into one memory-mappable file",
     usage: """
-        usage: Distributed prepare --dataset KIND --data PATH --out FILE [--size N] [--crop N] [--split train|test]
+        usage: Distributed prepare --dataset KIND --data PATH --out FILE [--size N] [--crop N]
+                                   [--split S] [--split-file FILE]
 
         Reads a dataset as its publisher ships it and writes one packed file: a 64-byte header
         (magic, version, count, channels, height, width, CRC-32) and the images as uint8 NCHW.
@@ -16,19 +17,27 @@ let prepareCommand = Command(
 
           --dataset KIND  fashion-mnist, mnist  idx files, gzipped or not (28x28 padded to 32x32)
                           cifar10               data_batch_1..5.bin / test_batch.bin
-                          stl10                 unlabeled_X.bin + train_X.bin / test_X.bin
+                          stl10                 unlabeled_X.bin / test_X.bin (train_X.bin: --split labelled)
                           imagenet64            train_data_batch_1..10.npz / val_data.npz
-                          lsun                  an lmdb folder (or its data.mdb) of WebP/JPEG images
+                          lsun                  an lmdb folder (or its data.mdb) of WebP/JPEG images:
+                                                bedroom_train_lmdb / bedroom_val_lmdb (the 300 test images)
                           folder                a folder tree of PNG/JPEG images (e.g. CelebA)
                           packed                a file written by prepare (to crop or resize it)
           --data PATH     the folder (or file) holding the dataset
                           (default for fashion-mnist: /usr/share/datasets/fashion-mnist)
-          --out FILE      the packed file to write
+          --out FILE      the packed file to write; name a dataset's splits NAME-train.packed,
+                          NAME-test.packed (NAME-validation.packed): eval, score and training's
+                          FD probe read the test split of NAME-train.packed from NAME-test.packed
           --size N        resize to N x N with an antialiasing filter
                           (default: the format's own size; 64 for lsun, 96 for folder)
           --crop N        center crop N x N first (default: the shorter side);
                           CelebA: --crop 178 --size 96 (or --crop 96 --size 96)
-          --split S       train (default) or test
+          --split S       train (default), test, validation (folders with a split list,
+                          packed files) or labelled (STL-10's 5,000 labelled images)
+          --split-file F  for --dataset folder: lines `NAME SPLIT`, NAME a path below the
+                          folder, SPLIT 0/1/2 or train/validation/test; without it, CelebA's
+                          list_eval_partition.txt in the folder or its parent is used, and a
+                          folder with neither is one set, read with --split train
 
         Damaged input: a truncated, wrong-size, wrong-magic or corrupt file is an error that
         names the file (exit status 2). In a folder or an LSUN database, an undecodable image
@@ -46,13 +55,11 @@ let prepareCommand = Command(
         guard let out = try arguments.string("out") else { throw UsageError("prepare: --out FILE is required") }
         let size = try arguments.int("size", range: 1...4096)
         let crop = try arguments.int("crop", range: 1...65536)
-        let splitName = try arguments.string("split") ?? "train"
-        guard let split = Split(rawValue: splitName) else {
-            throw UsageError("prepare: --split expects train or test, got '\(splitName)'")
-        }
+        let split = try arguments.split() ?? .train
+        let splitFile = try arguments.string("split-file")
         try arguments.finish()
 
-        let source = try openImageSource(kind: kind, path: data, split: split, size: size, crop: crop)
+        let source = try openImageSource(kind: kind, path: data, split: split, splitFile: splitFile, size: size, crop: crop)
         printError("prepare: \(kind.rawValue) \(split.rawValue) from \(data): up to \(source.expectedCount) images of \(source.shape) -> \(out)")
         let listedWarnings = 20
         var warnings = 0

@@ -9,7 +9,7 @@ let scoreCommand = Command(
     summary: "FID, IS, KID and precision/recall of samples against a reference",
     usage: """
         usage: Distributed score (--samples FILE.npz | --checkpoint FILE --count N [--seed N])
-                                 (--reference FILE.npz | --dataset KIND [--data PATH] [--split test|train])
+                                 (--reference FILE.npz | --dataset KIND [--data PATH] [--split S])
                                  --features FILE.safetensors [--stats-out FILE.npz] [--batch N] [--threads N]
 
           --samples FILE.npz    the images to score: arr_0, uint8 (N, H, W, C), as `sample` writes
@@ -18,7 +18,8 @@ let scoreCommand = Command(
           --seed N              writes), never all in memory
           --reference FILE.npz  images (arr_0 as above) or statistics (mu and sigma in pytorch-fid's
                                 format, published ones included: FID and IS only)
-          --dataset KIND        or a dataset's split as the reference (--split default test);
+          --dataset KIND        or a dataset's split as the reference (--split default test; a
+                                packed NAME-train.packed gives NAME-test.packed beside it);
           --data PATH           --data may be left out for fashion-mnist, installed by Debian
           --features FILE       pytorch-fid's Inception v3 in safetensors (launch/convert-inception.py)
                                 or a network written by `Distributed classifier`
@@ -41,7 +42,7 @@ let scoreCommand = Command(
         let referenceFile = try arguments.string("reference")
         let kind = try arguments.string("dataset").map(DatasetKind.named)
         let data = try kind.map { try arguments.dataPath(for: $0) }
-        let splitName = try arguments.string("split") ?? "test"
+        let requestedSplit = try arguments.split()
         let featuresFile = try arguments.string("features") ?? { throw UsageError("score: --features FILE.safetensors is required") }()
         let statsOut = try arguments.string("stats-out")
         let batch = try arguments.int("batch", range: 1...1000) ?? 50
@@ -51,8 +52,8 @@ let scoreCommand = Command(
         guard checkpoint == nil || count != nil else { throw UsageError("score: --checkpoint needs --count N, the number of images to draw") }
         guard samples == nil || (count == nil && seed == nil) else { throw UsageError("score: --count and --seed go with --checkpoint, not --samples") }
         guard (referenceFile == nil) != (kind == nil) else { throw UsageError("score: give either --reference FILE.npz or --dataset KIND") }
-        guard referenceFile == nil || splitName == "test" else { throw UsageError("score: --split goes with --dataset, not --reference") }
-        guard let split = Split(rawValue: splitName) else { throw UsageError("score: --split must be train or test, got '\(splitName)'") }
+        guard referenceFile == nil || requestedSplit == nil else { throw UsageError("score: --split goes with --dataset, not --reference") }
+        let split = requestedSplit ?? .test
         if let statsOut {
             guard statsOut.hasSuffix(".npz") else { throw UsageError("score: --stats-out must name a .npz file, got '\(statsOut)'") }
             let folder = (statsOut as NSString).deletingLastPathComponent

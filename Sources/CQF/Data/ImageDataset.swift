@@ -73,35 +73,67 @@ public enum DatasetKind: String, CaseIterable, Sendable {
     case packed
 }
 
-/// Which half of a dataset: the training images or the held-out ones.
+/// Which part of a dataset, named on the command line by its raw value (`--split validation`).
+/// Every kind has `train` and `test`; `validation` is CelebA's partition 1 (folders with a
+/// split list, and packed files); `labelled` is STL-10's 5,000 labelled training images, which
+/// its `train` (the 100,000 unlabeled ones, as the paper trains on) leaves out.
 public enum Split: String, CaseIterable, Sendable {
     case train
+    case validation
     case test
+    case labelled
+}
+
+extension DatasetKind {
+    /// The splits this kind of data holds. Packed files hold one split each, found beside one
+    /// another by name (PackedSplitFiles.swift), so any split can be asked of them.
+    public var splits: [Split] {
+        switch self {
+        case .fashionMNIST, .mnist, .cifar10, .imagenet64, .lsun: return [.train, .test]
+        case .stl10: return [.train, .labelled, .test]
+        case .folder: return [.train, .validation, .test]
+        case .packed: return Split.allCases
+        }
+    }
+
+    /// Refuses a split this kind does not have, saying which it has.
+    func check(_ split: Split) throws {
+        guard splits.contains(split) else {
+            throw DataError("--split \(split.rawValue): \(rawValue) has no such split; it has \(splits.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
 }
 
 /// The dataset at `path` for the loader: packed files memory-mapped, idx/CIFAR-10/STL-10 read
 /// as published. Throws, saying to run `prepare`, for the compressed or variable-size kinds,
 /// which would be far too slow (or, for ImageNet, too big) to decode at every step.
 public func openDataset(kind: DatasetKind, path: String, split: Split) throws -> ImageDataset {
+    try kind.check(split)
     switch kind {
     case .fashionMNIST, .mnist: return try IdxDataset(directory: path, split: split)
     case .cifar10: return try CIFAR10Dataset(directory: path, split: split)
     case .stl10: return try STL10Dataset(directory: path, split: split)
-    case .packed: return try PackedDataset(path: path)
+    case .packed: return try PackedDataset(path: packedFile(path, split: split))
     case .imagenet64, .lsun, .folder:
         throw DataError("--dataset \(kind.rawValue) is read through `prepare` only: run `Distributed prepare --dataset \(kind.rawValue) --data \(path) --out FILE` and then use --dataset packed --data FILE.")
     }
 }
 
 /// Any dataset as a stream for `prepare`, center-cropped to `crop` (nil: the shorter side) and
-/// resized to `size` x `size` (nil: the format's own size; 64 for LSUN, 96 for folders).
-public func openImageSource(kind: DatasetKind, path: String, split: Split,
+/// resized to `size` x `size` (nil: the format's own size; 64 for LSUN, 96 for folders). A
+/// folder's split comes from `splitFile` (lines `name split`), or else from CelebA's
+/// `list_eval_partition.txt` in the folder or its parent.
+public func openImageSource(kind: DatasetKind, path: String, split: Split, splitFile: String? = nil,
                             size: Int? = nil, crop: Int? = nil) throws -> ImageSource {
+    try kind.check(split)
+    if let splitFile, kind != .folder {
+        throw DataError(file: splitFile, "a split file splits a folder of images (--dataset folder), not \(kind.rawValue)")
+    }
     switch kind {
     case .lsun:
-        return try LSUNSource(path: path, size: size ?? 64, crop: crop)
+        return try LSUNSource(path: path, split: split, size: size ?? 64, crop: crop)
     case .folder:
-        return try ImageFolderSource(path: path, size: size ?? 96, crop: crop)
+        return try ImageFolderSource(path: path, split: split, splitFile: splitFile, size: size ?? 96, crop: crop)
     case .imagenet64:
         return try centerCropped(ImageNet64Source(directory: path, split: split), size: size, crop: crop)
     case .fashionMNIST, .mnist, .cifar10, .stl10, .packed:

@@ -2,9 +2,12 @@
 // tree), in sorted path order, each center-cropped (CelebA: 178 or 96) and resized with the
 // antialiasing filter (96 by default). An undecodable image or one smaller than the crop is
 // skipped with a warning, not fatal: one bad file should not stop a pass over 200,000.
+// A split list (SplitList.swift) picks the images of one split; a folder without one is a
+// single set, which only `--split train` reads, so that nobody evaluates on training images
+// believing them held out.
 import Foundation
 
-/// The images under one folder, found recursively.
+/// The images under one folder, found recursively, or those of one split of them.
 public struct ImageFolderSource: ImageSource {
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
     public let path: String
@@ -14,22 +17,33 @@ public struct ImageFolderSource: ImageSource {
 
     public var expectedCount: Int { files.count }
 
-    public init(path: String, size: Int, crop: Int?) throws {
+    /// The images of `split`, as `splitFile` assigns them, or else CelebA's partition file in
+    /// the folder or its parent.
+    public init(path: String, split: Split = .train, splitFile: String? = nil, size: Int, crop: Int?) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
               let walker = FileManager.default.enumerator(atPath: path) else {
             throw DataError(file: path, "expected a folder of .png/.jpg/.jpeg images, found no such folder")
         }
-        var files: [String] = []
+        var found: [String] = []
         while let relative = walker.nextObject() as? String {
             let ext = (relative as NSString).pathExtension.lowercased()
-            if ImageFolderSource.extensions.contains(ext) { files.append("\(path)/\(relative)") }
+            if ImageFolderSource.extensions.contains(ext) { found.append(relative) }
         }
-        guard !files.isEmpty else {
+        guard !found.isEmpty else {
             throw DataError(file: path, "expected .png/.jpg/.jpeg images in this folder or below it, found none")
         }
+        found.sort()
+        if let list = try (splitFile ?? SplitList.partitionFile(near: path)).map(SplitList.init(path:)) {
+            found = try list.select(split, from: found, folder: path)
+            guard !found.isEmpty else {
+                throw DataError(file: list.path, "assigns no image of \(path) to the \(split.rawValue) split")
+            }
+        } else if split != .train {
+            throw DataError(file: path, "has no split list (CelebA's \(SplitList.celebAPartitionName) in this folder or its parent, or --split-file FILE), so it is one set: read it with --split train")
+        }
         self.path = path
-        self.files = files.sorted()
+        files = found.map { "\(path)/\($0)" }
         self.crop = crop
         shape = ImageShape(channels: 3, height: size, width: size)
     }

@@ -2,7 +2,10 @@
 // holding `data.mdb`, or the `data.mdb` file itself) whose values are WebP or JPEG images.
 // Each is center-cropped and resized (64 by default, as the paper trains on 64x64 bedrooms),
 // in the database's key order. An undecodable record is skipped with a warning, not fatal:
-// three million scraped images are not all intact.
+// three million scraped images are not all intact. LSUN ships each split as its own database
+// (`bedroom_train_lmdb`, and `bedroom_val_lmdb`, whose 300 images are the test set), so the
+// path chooses the images; `--split` is checked against the database's name, so that a
+// mismatch is caught rather than packed under the wrong name.
 import CImageCodecs
 import Foundation
 
@@ -13,7 +16,8 @@ public struct LSUNSource: ImageSource {
     public let expectedCount: Int
     public let crop: Int?
 
-    public init(path: String, size: Int, crop: Int?) throws {
+    public init(path: String, split: Split, size: Int, crop: Int?) throws {
+        try LSUNSource.check(path, holds: split)
         self.path = path
         self.crop = crop
         shape = ImageShape(channels: 3, height: size, width: size)
@@ -48,6 +52,17 @@ public struct LSUNSource: ImageSource {
                 try LSUNSource.check(status, path, "cannot be read to its end as lmdb")
                 return
             }
+        }
+    }
+
+    /// Refuses a database whose publisher's name says it holds another split than `split`.
+    static func check(_ path: String, holds split: Split) throws {
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent == "data.mdb" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
+        let named: Split? = name.hasSuffix("_train_lmdb") ? .train : name.hasSuffix("_val_lmdb") ? .test : nil
+        if let named, named != split {
+            throw DataError(file: path, "is LSUN's \(named == .train ? "training" : "validation (test)") database, not its \(split.rawValue) split; "
+                + "LSUN's test images are the category's _val_lmdb, its training images the _train_lmdb")
         }
     }
 

@@ -71,6 +71,8 @@ public struct Config: Codable, Equatable, Sendable {
 
     public var log_every = 10
     public var sample_every = 200
+    /// Images in each sample grid (samples/step-N.png and the sample_spread health figure).
+    public var sample_grid = 64
     public var checkpoint_every = 500
     /// Parameters are compared across ranks by checksum every this many steps.
     public var checksum_every = 50
@@ -234,6 +236,7 @@ extension Config {
         try require((1...10000).contains(eval_k), "config field eval_k must lie in 1...10000, got \(eval_k)")
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,
                     "config fields log_every, sample_every, checkpoint_every and checksum_every must be at least 1")
+        try require((2...1024).contains(sample_grid), "config field sample_grid must lie in 2...1024, got \(sample_grid)")
         try require(stall_timeout > 0, "config field stall_timeout must be positive, got \(stall_timeout)")
         try require(score_every >= 0, "config field score_every must not be negative, got \(score_every)")
         // Ten images at least: the Inception Score takes ten splits.

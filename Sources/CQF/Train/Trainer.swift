@@ -148,7 +148,7 @@ public final class Trainer {
     @discardableResult
     private func writeSamples() throws -> Double {
         let path = options.out + "/samples/step-\(nextStep).png"
-        let grid = try model.writeSampleGrid(path: path, seed: config.seed)
+        let grid = try model.writeSampleGrid(path: path, count: config.sample_grid, seed: config.seed)
         let png = try Data(contentsOf: URL(fileURLWithPath: path))
         events?.image(tag: "samples", png: Array(png), width: grid.width, height: grid.height, channels: config.channels, step: nextStep)
         return grid.spread

@@ -124,6 +124,7 @@ final class ConfigTests: XCTestCase {
         assertConfigError([("widths", "16,32,64,1000000")], mentions: ["widths", "1000000"])
         assertConfigError([("nvp.filters", "100000")], mentions: ["nvp.filters", "100000"])
         assertConfigError([("batch", "10000000")], mentions: ["batch", "10000000"])
+        assertConfigError([("sample_grid", "1")], mentions: ["sample_grid", "2...1024"])
         assertConfigError([("top_prior", "uniform")], mentions: ["top_prior", "uniform"])
         assertConfigError([("iaf", "true"), ("z", "3")], mentions: ["z", "widths", "iaf"])
         let wrongType = try file(#"{"batch": "sixty-four"}"#)
