@@ -1,10 +1,14 @@
 #!/bin/bash
 # Installs, with Debian's apt, everything the project needs to build, test and train:
 # Open MPI, OpenBLAS, oneDNN, the image codecs and LMDB, pkg-config and the Fashion-MNIST
-# package that `Distributed train` uses when given no data. With --slurm (the CI tests) it adds
-# Slurm and munge for the single-node Slurm test (launch/ci/slurm-test.sh), and iproute2, iptables,
-# gcc and libnetfilter-queue-dev for the simulated cluster (launch/ci/netns-cluster-test.sh), and
-# python3-venv and python3-matplotlib for the TensorBoard and plot test (launch/ci/tensorboard-test.sh).
+# package that `Distributed train` uses when given no data. With --slurm it adds everything else
+# the tests use (launch/test.sh), so that on a plain Debian 12 no test skips: Slurm and munge for
+# the single-node Slurm test (launch/ci/slurm-test.sh); iproute2, iptables, gcc and
+# libnetfilter-queue-dev for the simulated cluster (launch/ci/netns-cluster-test.sh); procps for
+# the fault tests' pgrep (launch/ci/mpi-fault-tests.sh); python3 and python3-numpy, which the
+# XCTests run to write and read npz and safetensors files independently of our code and the
+# CI scripts use as a calculator; python3-venv and python3-matplotlib for the TensorBoard and
+# plot test (launch/ci/tensorboard-test.sh).
 # Run as root; safe to run again.
 #
 #   sudo launch/setup.sh [--slurm]
@@ -15,7 +19,8 @@ set -euo pipefail
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev liblmdb-dev libwebp-dev libpng-dev
           libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist)
 case "${1:-}" in
-    --slurm) packages+=(slurm-wlm munge iproute2 iptables gcc libnetfilter-queue-dev python3-venv python3-matplotlib) ;;
+    --slurm) packages+=(slurm-wlm munge iproute2 iptables gcc libnetfilter-queue-dev procps
+                        python3 python3-numpy python3-venv python3-matplotlib) ;;
     "") ;;
     *) echo "usage: $0 [--slurm]" >&2; exit 2 ;;
 esac

@@ -58,10 +58,12 @@ class ExecutableTestCase: XCTestCase {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
         XCTFail("mpirun is not on PATH: apt-get install openmpi-bin (or run launch/setup.sh)", file: file, line: line)
-        throw MissingProgram(name: "mpirun")
+        throw MissingPrerequisite(name: "mpirun")
     }
 
-    struct MissingProgram: Error { let name: String }
+    /// Thrown after the failure is recorded, to end the test (never an XCTSkip: a skip would pass).
+    struct MissingPrerequisite: Error { let name: String }
+    struct RunFailed: Error { let label: String }
 
     /// A fresh folder, removed after the test unless `keep` (runs shared between tests).
     func temporaryFolder(keep: Bool = false) throws -> URL {

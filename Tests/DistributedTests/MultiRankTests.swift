@@ -31,13 +31,15 @@ final class MultiRankTests: ExecutableTestCase {
     }
 
     override func setUpWithError() throws {
+        // Missing, it fails the tests, as a missing mpirun does: setup installs it, and a test that skips did not run.
         guard FileManager.default.fileExists(atPath: MultiRankTests.fashionMNIST + "/train-images-idx3-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST is not at \(MultiRankTests.fashionMNIST): apt-get install dataset-fashion-mnist")
+            XCTFail("Fashion-MNIST is not at \(MultiRankTests.fashionMNIST): apt-get install dataset-fashion-mnist (or run launch/setup.sh)")
+            throw MissingPrerequisite(name: "dataset-fashion-mnist")
         }
         let executable = distributedExecutable().path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             XCTFail("the built Distributed is not at \(executable): build the package before testing")
-            throw MissingProgram(name: "Distributed")
+            throw MissingPrerequisite(name: "Distributed")
         }
     }
 
@@ -127,6 +129,38 @@ final class MultiRankTests: ExecutableTestCase {
         XCTAssertEqual(try Data(contentsOf: old.appendingPathComponent("checkpoints/latest.safetensors")), before)
     }
 
+    // MARK: eval
+
+    /// `eval` of a checkpoint prints one JSON object, and two ranks, each scoring half of every
+    /// batch (the last one short), give what one process gives. Its bounds' values against the
+    /// PyTorch twin are TwinEvaluationTests'.
+    func testEvalGivesTheSameBoundsOnOneAndTwoRanks() throws {
+        let trained = try trainedRun("one rank", ranks: nil, MultiRankTests.comparable)
+        let checkpoint = trained.appendingPathComponent("checkpoints/latest.safetensors").path
+        func evaluate(ranks: Int?, samples: Int) throws -> [String: Double] {
+            let result = try run(["eval", "--checkpoint", checkpoint, "--limit", "20", "--iw-samples", "\(samples)", "--threads", "1"],
+                                 ranks: ranks, timeout: 120)
+            XCTAssertEqual(result.status, 0, result.standardError)
+            let lines = result.standardOutput.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "expected one JSON line: \(result.standardOutput)")
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Double])
+        }
+        let one = try evaluate(ranks: nil, samples: 3)
+        let two = try evaluate(ranks: 2, samples: 3)
+        XCTAssertEqual(one["images"], 20)
+        XCTAssertEqual(two["images"], 20)
+        for key in ["bpd", "bpd_iw"] {
+            let (a, b) = (try XCTUnwrap(one[key]), try XCTUnwrap(two[key]))
+            // Bits per dimension of 8-bit images: an untrained model is near 8, never below 0.
+            XCTAssert(a > 0 && a < 16, "\(key) \(a)")
+            XCTAssertEqual(b, a, accuracy: 1e-6 * a, "\(key) on two ranks against one")
+        }
+        let elbo = try evaluate(ranks: nil, samples: 1)
+        XCTAssertEqual(elbo["bpd_iw"], elbo["bpd"], "one importance sample is the ELBO")
+        XCTAssertEqual(elbo["bpd"], one["bpd"], "the ELBO does not depend on K")
+        print("MultiRankTests: eval of 20 images, one rank \(one), two ranks \(two)")
+    }
+
     /// The run folder of a finished `train` run with `arguments`, made once per label (when `keep`).
     func trainedRun(_ label: String, ranks: Int?, _ arguments: [String], keep: Bool = true,
                     file: StaticString = #filePath, line: UInt = #line) throws -> URL {
@@ -135,7 +169,7 @@ final class MultiRankTests: ExecutableTestCase {
         let result = try run(["train", "--out", out.path] + arguments, ranks: ranks, timeout: 300, file: file, line: line)
         guard result.status == 0 else {
             XCTFail("\(label): `train` exited \(result.status):\n\(result.standardError)", file: file, line: line)
-            throw XCTSkip("\(label) did not finish")
+            throw RunFailed(label: label)
         }
         if keep { MultiRankTests.finishedRuns[label] = out }
         return out

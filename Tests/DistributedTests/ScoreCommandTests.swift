@@ -17,7 +17,7 @@ final class ScoreCommandTests: ExecutableTestCase {
         let executable = distributedExecutable().path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             XCTFail("the built Distributed is not at \(executable): build the package before testing")
-            throw MissingProgram(name: "Distributed")
+            throw MissingPrerequisite(name: "Distributed")
         }
     }
 

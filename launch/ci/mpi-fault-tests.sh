@@ -4,7 +4,14 @@
 #              with a message naming the lost rank (mpirun notices its child's death);
 #   stop-signal: SIGUSR1 to mpirun (forwarded to the ranks) makes every rank stop after the
 #              same step with status 75 and a checkpoint; --resume then carries on from the
-#              next step to the end, so metrics.jsonl holds each step once.
+#              next step to the end, so metrics.jsonl holds each step once;
+#   stall:     rank 1 frozen with SIGSTOP mid-training leaves rank 0 waiting in a collective;
+#              its stall watchdog ends the job within stall_timeout (5 s) plus a few seconds,
+#              with status 70 and a message naming the collective and rank 0;
+#   diverged:  rank 1 started with another learning rate (mpirun's MPMD form, so the config
+#              field `lr` differs on that rank alone), so its parameters leave rank 0's at the
+#              first step; the checksum at step 2 (checksum_every=2) ends the job with status 70
+#              and a message naming the network and rank 1.
 #
 #   launch/ci/mpi-fault-tests.sh [BUILT Distributed]
 #
@@ -88,8 +95,56 @@ stop_signal() {
     result stop-signal ok
 }
 
+stall() {
+    local out=$work/stall log=$work/stall.log timeout=5
+    # shellcheck disable=SC2086
+    mpirun --oversubscribe -n 2 "$executable" train --out "$out" --steps 100000 stall_timeout=$timeout $train_args >"$log" 2>&1 &
+    local mpirun_pid=$!
+    wait_for_steps "$out" 3 "$mpirun_pid" || { kill -9 "$mpirun_pid" 2>/dev/null; result stall "training did not log 3 steps: $(tail -3 "$log")"; return; }
+    local frozen started status=0
+    frozen=$(rank_pid "$mpirun_pid" 1)
+    [[ -n $frozen ]] || { kill -9 "$mpirun_pid"; result stall "rank 1's process not found"; return; }
+    started=$SECONDS
+    kill -STOP "$frozen"
+    # Rank 0 may finish its step first (under a second here), then waits; 30 s before the test
+    # ends the job itself.
+    for _ in $(seq 60); do kill -0 "$mpirun_pid" 2>/dev/null || break; sleep 0.5; done
+    local seconds=$((SECONDS - started))
+    if kill -0 "$mpirun_pid" 2>/dev/null; then
+        kill -CONT "$frozen" 2>/dev/null; pkill -9 -P "$mpirun_pid"; kill -9 "$mpirun_pid"
+        result stall "still running 30 s after rank 1 was stopped (stall_timeout $timeout s)"; return
+    fi
+    wait "$mpirun_pid" || status=$?
+    kill -0 "$frozen" 2>/dev/null && { kill -CONT "$frozen"; kill -9 "$frozen"; }
+    local message
+    message=$(grep -m1 "stall_timeout" "$log")
+    if (( status != 70 )); then result stall "status $status, expected 70: $(tail -5 "$log" | tr '\n' ' ')"
+    elif (( seconds > timeout + 10 )); then result stall "ended ${seconds} s after the stop, more than stall_timeout + 10 s"
+    elif ! [[ $message =~ rank\ 0:\ MPI_[A-Za-z]+\ .*has\ been\ in\ progress ]]; then
+        result stall "no message names rank 0 and the collective: $(tail -5 "$log" | tr '\n' ' ')"
+    else echo "stall: ended ${seconds} s after rank 1 stopped, status $status: $message"; result stall ok
+    fi
+}
+
+diverged() {
+    local out=$work/diverged log=$work/diverged.log status=0
+    local common=(train --out "$out" --steps 20 checksum_every=2)
+    # shellcheck disable=SC2086
+    timeout 300 mpirun --oversubscribe -n 1 "$executable" "${common[@]}" $train_args \
+        : -n 1 "$executable" "${common[@]}" $train_args lr=0.003 >"$log" 2>&1 || status=$?
+    local message
+    message=$(grep -m1 "differ across ranks" "$log")
+    if (( status != 70 )); then result diverged "status $status, expected 70: $(tail -5 "$log" | tr '\n' ' ')"
+    elif ! [[ $message =~ the\ parameters\ of\ [a-z]+\ differ\ across\ ranks\ at\ step\ 2:\ rank\(s\)\ 1\ disagree ]]; then
+        result diverged "no message names the network and rank 1 at step 2: $(tail -5 "$log" | tr '\n' ' ')"
+    else echo "diverged: status $status: $message"; result diverged ok
+    fi
+}
+
 kill_rank
 stop_signal
+stall
+diverged
 if (( failed == 0 )); then rm -rf "$work"; else echo "logs kept in $work"; fi
 echo "$passed passed, $failed failed"
 (( failed == 0 ))

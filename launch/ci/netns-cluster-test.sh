@@ -16,10 +16,11 @@
 #   launch/ci/netns-cluster-test.sh [BUILT Distributed]
 #
 # Run as root (network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN); exits 77, saying why,
-# when it cannot build the cluster here. Everything it makes is removed on exit: the namespaces
-# (with the veths, the bridge and the iptables rules inside them) and the processes in them. It
-# changes nothing on the host's own network. Needs ip, unshare, mpirun, python3, iptables, gcc and
-# libnetfilter-queue-dev (`launch/setup.sh --slurm` installs them).
+# when this machine cannot host the cluster (no root, no namespaces, no NFQUEUE in the kernel),
+# and, outside CI only, when a package is missing (skip.sh). Everything it makes is removed on
+# exit: the namespaces (with the veths, the bridge and the iptables rules inside them) and the
+# processes in them. It changes nothing on the host's own network. Needs ip, unshare, mpirun,
+# python3, iptables, gcc and libnetfilter-queue-dev (`launch/setup.sh --slurm` installs them).
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,16 +40,18 @@ keepalive=(--mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca 
 # activation (measured with seed 0: 1.7e-6 at step 3, then 1.5e-4 at step 4).
 model=(widths=8,8,16,16 z=4 first=8 nvp.filters=8 nvp.blocks=1 --threads 1 log_every=1 --batch 6 eps=1e-2)
 
-skip() { echo "skipped: $*" >&2; exit 77; }
-[[ $(id -u) == 0 ]] || skip "network namespaces need root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+# shellcheck source=launch/ci/skip.sh
+source "$(dirname "$0")/skip.sh"
+skip_name=netns-cluster-test
+[[ $(id -u) == 0 ]] || skip_lacking "root, which network namespaces need (CAP_NET_ADMIN and CAP_SYS_ADMIN)"
 missing=()
 for command in ip unshare mpirun python3 iptables gcc; do command -v "$command" >/dev/null || missing+=("$command"); done
 [[ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ]] || missing+=(libnetfilter-queue-dev)
-(( ${#missing[@]} == 0 )) || skip "missing ${missing[*]}: sudo launch/setup.sh --slurm installs them"
-# One run at a time: another would share the namespace names. (The processes started on the nodes
-# do not inherit the lock, so what a killed run leaves running cannot hold it.)
+(( ${#missing[@]} == 0 )) || skip_unless_ci "missing ${missing[*]}: sudo launch/setup.sh --slurm installs them"
+# One run at a time: another would share the namespace names, so wait for it. (The processes
+# started on the nodes do not inherit the lock, so what a killed run leaves running cannot hold it.)
 exec 9>/tmp/cqfnet-cluster-test.lock
-flock -n 9 || skip "another netns-cluster-test.sh is running (it holds /tmp/cqfnet-cluster-test.lock)"
+flock -w 900 9 || skip_unless_ci "another netns-cluster-test.sh held /tmp/cqfnet-cluster-test.lock for 15 minutes"
 
 work=$(mktemp -d /tmp/netns-cluster-test.XXXXXX)
 passed=0 failed=0
@@ -105,10 +108,10 @@ build_cluster() {
     done
 }
 if ! build_cluster 2>"$work/setup.err"; then
-    skip "could not build the namespaces here (they need CAP_NET_ADMIN and CAP_SYS_ADMIN): $(head -3 "$work/setup.err" | tr '\n' ' ')"
+    skip_lacking "network namespaces (CAP_NET_ADMIN and CAP_SYS_ADMIN; building them failed): $(head -3 "$work/setup.err" | tr '\n' ' ')"
 fi
 if ! ip netns exec $prefix-node2 iptables -A INPUT -i eth0 -j NFQUEUE --queue-num 7 --queue-bypass 2>"$work/setup.err"; then
-    skip "iptables cannot add an NFQUEUE rule here (no nfnetlink_queue in this kernel?): $(head -2 "$work/setup.err" | tr '\n' ' ')"
+    skip_lacking "nfnetlink_queue in its kernel (iptables cannot add an NFQUEUE rule): $(head -2 "$work/setup.err" | tr '\n' ' ')"
 fi
 ip netns exec $prefix-node2 iptables -F INPUT
 echo "cluster: $prefix-node1..3 at $subnet.1-3 on a bridge in $switch; Open MPI over TCP, daemons through $(basename "$agent")"

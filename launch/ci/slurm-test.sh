@@ -8,18 +8,19 @@
 #
 # COMMAND runs with SLURM_CONF set, so its sbatch, squeue, scontrol and sacct talk to this
 # cluster; its exit status is this script's. When the cluster cannot be brought up the script
-# says why and exits with 77, "skipped" (the Automake convention), never pretending to pass.
+# says why and exits with 77, "skipped", never pretending to pass; under CI=true only a machine
+# without root skips, and a missing package or a daemon that does not start fails (skip.sh).
 set -euo pipefail
-
-readonly SKIPPED=77
-skip() { echo "slurm-test: SKIPPED: $*" >&2; exit "$SKIPPED"; }
+# shellcheck source=launch/ci/skip.sh
+source "$(dirname "$0")/skip.sh"
+skip_name=slurm-test
 
 (( $# >= 1 )) || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || skip "needs root to run munged and slurmd (run as root, or in CI)"
-for tool in munged slurmctld slurmd sinfo sbatch scontrol setpriv; do
-    command -v "$tool" >/dev/null || skip "'$tool' is not installed (sudo launch/setup.sh --slurm installs slurm-wlm and munge)"
+[[ $(id -u) == 0 ]] || skip_lacking "root, which munged and slurmd need (run as root, as CI does)"
+for tool in munged slurmctld slurmd sinfo sbatch scontrol setpriv python3; do
+    command -v "$tool" >/dev/null || skip_unless_ci "'$tool' is not installed (sudo launch/setup.sh --slurm installs slurm-wlm, munge and python3)"
 done
-id munge >/dev/null 2>&1 || skip "there is no 'munge' user (the munge package makes it)"
+id munge >/dev/null 2>&1 || skip_unless_ci "there is no 'munge' user (the munge package makes it)"
 
 work=$(mktemp -d /tmp/slurm-test.XXXXXX)
 chmod 755 "$work"
@@ -51,7 +52,7 @@ setpriv --reuid=munge --regid=munge --init-groups \
     --seed-file="$work/munge/munged.seed" >"$work/munged.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [[ -S $work/munge/munge.socket ]] && break; sleep 0.1; done
-[[ -S $work/munge/munge.socket ]] || skip "munged did not start: $(tail -3 "$work/munged.out" "$work/munge/munged.log" 2>/dev/null | tr '\n' ' ')"
+[[ -S $work/munge/munge.socket ]] || skip_unless_ci "munged did not start: $(tail -3 "$work/munged.out" "$work/munge/munged.log" 2>/dev/null | tr '\n' ' ')"
 
 # Free ports for the two daemons, so that a Slurm already installed here keeps its own.
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'; }
@@ -100,11 +101,11 @@ for _ in $(seq 100); do
     state=$(sinfo -h -N -o %t 2>/dev/null || true)
     [[ $state == idle ]] && break
     for pid in "${pids[@]}"; do
-        kill -0 "$pid" 2>/dev/null || skip "a Slurm daemon exited at start: $(tail -3 "$work"/slurm*.out "$work"/slurm*.log 2>/dev/null | tr '\n' ' ')"
+        kill -0 "$pid" 2>/dev/null || skip_unless_ci "a Slurm daemon exited at start: $(tail -3 "$work"/slurm*.out "$work"/slurm*.log 2>/dev/null | tr '\n' ' ')"
     done
     sleep 0.2
 done
-[[ $state == idle ]] || skip "the node did not become idle within 20 s (sinfo says '$state'); see $work/slurmctld.log"
+[[ $state == idle ]] || skip_unless_ci "the node did not become idle within 20 s (sinfo says '$state'); see $work/slurmctld.log"
 echo "slurm-test: single-node Slurm up (node $node, $(nproc) CPUs, config $SLURM_CONF)" >&2
 
 "$@"

@@ -150,7 +150,7 @@ final class BadInputTests: XCTestCase {
             try DataFixtures.write(Array(original[..<(original.count - 30)]), to: path)
             assertError(naming: path) { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
         }
-        try DataFixtures.python("import numpy as np; np.savez('\(path)', data=np.zeros((2, 100), np.float32))")
+        try runPython("import numpy as np; np.savez('\(path)', data=np.zeros((2, 100), np.float32))")
         assertError(naming: path, containing: "uint8") { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
         try DataFixtures.write(Array("PK not really".utf8), to: path)
         assertError(naming: path, containing: "zip") { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }

@@ -122,23 +122,9 @@ enum DataFixtures {
         XCTAssertEqual(mdb_txn_commit(transaction), 0)
     }
 
-    /// Runs a Python snippet with numpy (fixtures only); skips the test when numpy is missing.
-    static func python(_ script: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let errors = Pipe()
-        process.standardError = errors
-        do { try process.run() } catch { throw XCTSkip("python3 is not available to write npz fixtures") }
-        process.waitUntilExit()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if message.contains("No module named 'numpy'") { throw XCTSkip("numpy is not installed") }
-        XCTAssertEqual(process.terminationStatus, 0, message)
-    }
-
     /// An ImageNet-style npz: `data` (count, 3*side*side) uint8 rows CHW with the pattern, `labels`.
     static func writeImageNetNPZ(path: String, first: Int, count: Int, side: Int, compressed: Bool) throws {
-        try python("""
+        try runPython("""
             import numpy as np
             i = np.arange(\(first), \(first + count)).reshape(-1, 1, 1, 1)
             c = np.arange(3).reshape(1, 3, 1, 1); y = np.arange(\(side)).reshape(1, 1, -1, 1); x = np.arange(\(side)).reshape(1, 1, 1, -1)

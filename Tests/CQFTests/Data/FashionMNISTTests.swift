@@ -1,4 +1,4 @@
-// The real Fashion-MNIST from Debian's dataset-fashion-mnist, when it is installed.
+// The real Fashion-MNIST from Debian's dataset-fashion-mnist (launch/setup.sh installs it).
 import XCTest
 @testable import CQF
 
@@ -7,7 +7,7 @@ final class FashionMNISTTests: XCTestCase {
 
     func testCountsAndClassBalance() throws {
         guard FileManager.default.fileExists(atPath: "\(Self.folder)/train-images-idx3-ubyte.gz") else {
-            throw XCTSkip("dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+            throw notInstalled("Fashion-MNIST", package: "dataset-fashion-mnist")
         }
         for (split, count, perClass) in [(Split.train, 60_000, 6_000), (.test, 10_000, 1_000)] {
             let dataset = try openDataset(kind: .fashionMNIST, path: Self.folder, split: split)
@@ -32,7 +32,7 @@ final class FashionMNISTTests: XCTestCase {
 
     func testPreparedTestSplitMatchesTheIdxFiles() throws {
         guard FileManager.default.fileExists(atPath: "\(Self.folder)/t10k-images-idx3-ubyte.gz") else {
-            throw XCTSkip("dataset-fashion-mnist is not installed")
+            throw notInstalled("Fashion-MNIST", package: "dataset-fashion-mnist")
         }
         let folder = try DataFixtures.temporaryFolder(self)
         let summary = try prepareDataset(openImageSource(kind: .fashionMNIST, path: Self.folder, split: .test), to: "\(folder)/f.packed")

@@ -25,7 +25,7 @@ final class ImageWriterTests: XCTestCase {
         let samples = (0..<(5 * 4 * 3 * 3)).map { UInt8($0 % 251) }
         try writeNPZ(path: path, arrays: [NPZArray(name: "arr_0", shape: [5, 4, 3, 3], bytes: samples),
                                           NPZArray(name: "labels", shape: [5], bytes: [1, 2, 3, 4, 5])])
-        try DataFixtures.python("""
+        try runPython("""
             import numpy as np
             f = np.load('\(path)')
             assert sorted(f.files) == ['arr_0', 'labels'], f.files

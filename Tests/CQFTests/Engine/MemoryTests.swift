@@ -89,9 +89,11 @@ final class MemoryTests: XCTestCase {
 
     /// The process's resident set: the second field of /proc/self/statm, in pages.
     func residentBytes() throws -> Int {
-        let text = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
+        let statm = "/proc/self/statm"
+        guard FileManager.default.fileExists(atPath: statm) else { throw machineLacks("a /proc file system (\(statm))") }
+        let text = try String(contentsOfFile: statm, encoding: .utf8)
         let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { throw XCTSkip("/proc/self/statm is not readable here: \(text)") }
+        let pages = try XCTUnwrap(fields.count > 1 ? Int(fields[1]) : nil, "\(statm) holds no resident page count: \(text)")
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

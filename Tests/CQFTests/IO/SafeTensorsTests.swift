@@ -224,35 +224,3 @@ func assertThrowsOneSentence<T>(_ expression: @autoclosure () throws -> T, menti
         }
     }
 }
-
-/// Runs `script` with python3 and hands its standard output to `check`; skips the test, saying
-/// why, when python3 or numpy is not installed (the tests must not need them).
-func runPython(_ script: String, arguments: [String], file: StaticString = #filePath, line: UInt = #line,
-               _ check: (String) throws -> Void) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import numpy"]
-    process.standardError = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    do {
-        try process.run()
-        process.waitUntilExit()
-    } catch {
-        throw XCTSkip("python3 cannot be started (\(error)), so the cross-check with numpy is skipped.")
-    }
-    guard process.terminationStatus == 0 else {
-        throw XCTSkip("python3 with numpy is not installed, so the cross-check with numpy is skipped.")
-    }
-    let run = Process()
-    run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    run.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe(), errors = Pipe()
-    run.standardOutput = output
-    run.standardError = errors
-    try run.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    run.waitUntilExit()
-    XCTAssertEqual(run.terminationStatus, 0, "python3 failed: \(errorText)", file: file, line: line)
-    if run.terminationStatus == 0 { try check(text) }
-}

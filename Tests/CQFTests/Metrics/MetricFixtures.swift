@@ -46,8 +46,6 @@ func assertRelativeError(_ actual: Double, _ expected: Double, below tolerance: 
 /// The largest |a_i - b_i| over the largest |b_i|: the error of a vector or matrix relative to
 /// its scale; infinite when a value is not finite.
 func relativeMaxError(_ a: [Double], _ b: [Double]) -> Double {
-    precondition(a.count == b.count, "relativeMaxError: \(a.count) and \(b.count) values")
-    guard (a + b).allSatisfy(\.isFinite) else { return .infinity }
-    let scale = b.reduce(0) { max($0, abs($1)) }
-    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) } / scale
+    let difference = largestDifference(a, b).value
+    return difference.isFinite ? difference / largestMagnitude(b) : .infinity
 }

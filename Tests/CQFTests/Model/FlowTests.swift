@@ -19,8 +19,8 @@ final class FlowTests: XCTestCase {
                 for (name, pass) in [("evaluation", FlowPass.evaluation), ("training", FlowPass.training { _ in })] {
                     let (v, _) = flow.forward(y, pass)
                     let back = flow.inverse(v, pass)
-                    let moved = zip(v.array, y.array).map { Swift.abs($0 - $1) }.max()!
-                    let error = zip(back.array, y.array).map { Swift.abs($0 - $1) }.max()!
+                    let moved = largestDifference(v.array, y.array).value
+                    let error = largestDifference(back.array, y.array).value
                     XCTAssertGreaterThan(moved, 0.1, "scales \(scales), blocks \(blocks), \(name): f is nearly the identity")
                     XCTAssertLessThanOrEqual(error, 1e-5, "scales \(scales), blocks \(blocks), \(name): |f^-1(f(y)) - y|")
                 }

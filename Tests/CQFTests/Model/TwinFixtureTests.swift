@@ -7,12 +7,12 @@ import XCTest
 
 final class TwinFixtureTests: XCTestCase {
     func testThreeChannelsOneScaleMatchesTheTwin() throws {
-        try compareWithTwin(fixture: "cqf_3ch_1scale", channels: 3, scales: 1)
+        try compareWithTwin(fixture: "cqf_3ch_1scale")
     }
 
     /// Two scales: squeeze, channel couplings and the factored-out half, forward and inverse.
     func testOneChannelTwoScalesMatchesTheTwin() throws {
-        try compareWithTwin(fixture: "cqf_1ch_2scales", channels: 1, scales: 2)
+        try compareWithTwin(fixture: "cqf_1ch_2scales")
     }
 
     /// Tolerances, each relative to the largest magnitude in the reference tensor. Our float32
@@ -33,17 +33,10 @@ final class TwinFixtureTests: XCTestCase {
         static let gradientFloor = 1e-2
     }
 
-    func compareWithTwin(fixture name: String, channels: Int, scales: Int) throws {
-        let path = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name).safetensors").path
-        let file = try SafeTensors.read(path: path)
-        let (seed, step) = (Int(file.metadata["seed"]!)!, Int(file.metadata["step"]!)!)
-        let config = try Config.load(path: nil, overrides: [
-            ("objective", "cqf"), ("channels", "\(channels)"), ("batch", "4"), ("seed", "\(seed)"),
-            ("widths", "8,8,16,16"), ("z", "4"), ("first", "8"), ("max_logscale", "4"),
-            ("nvp.filters", "8"), ("nvp.blocks", "1"), ("nvp.scales", "\(scales)"),
-        ])
-        let model = CQFModel(config: config)
-        try load(file, into: model)
+    func compareWithTwin(fixture name: String) throws {
+        let fixture = try TwinFixture(name)
+        let (file, seed, step) = (fixture.file, fixture.seed, fixture.step)
+        let model = try fixture.model()
         let (flow, encoder, discriminator) = (model.flow!, model.encoder!, model.discriminator!)
         let x = try file.tensor("x")
         let batch = x.shape[0]
@@ -51,7 +44,7 @@ final class TwinFixtureTests: XCTestCase {
         var check = Comparisons(file: file)
 
         // Generation first: f^-1 uses the running averages the twin had.
-        let fake = model.generate(batch: batch, latents: try latents(file, "prior"))
+        let fake = model.generate(batch: batch, latents: try fixture.latents("prior"))
         check("generated", fake, Tolerance.values)
         let quality = model.qualityLoss(fake: fake, globalBatch: batch)
         check("L_Q", quality, Tolerance.values)
@@ -60,11 +53,12 @@ final class TwinFixtureTests: XCTestCase {
         for (parameter, gradient) in zip(model.decoder.parameters.parameters, qualityGradients) {
             check.gradient("grad.L_Q.\(parameter.name)", gradient)
         }
-        let flowGradient = qualityGradients[decoderTensors.count...].map { $0.array.map(Swift.abs).max() ?? 0 }.max()!
-        XCTAssertEqual(flowGradient, 0, "L_Q must not reach f's parameters")
+        for gradient in qualityGradients[decoderTensors.count...] {
+            XCTAssertEqual(largestMagnitude(gradient.array), 0, "L_Q must not reach f's parameters")
+        }
 
         // Coverage, f with batch statistics.
-        let posterior = try latents(file, "posterior")
+        let posterior = try fixture.latents("posterior")
         let terms = model.coverageTerms(x, latents: posterior, flowPass: .training(single))
         let coverage = model.coverageLoss(terms, globalBatch: batch, ranks: 1, crossRankSum: single)
         for (key, ours) in [("L_C", coverage), ("nll", terms.nll), ("logpx", terms.logLikelihood), ("kl", terms.kl),
@@ -77,7 +71,7 @@ final class TwinFixtureTests: XCTestCase {
             check.gradient("grad.L_C.\(parameter.name)", gradient)
         }
         Recording.paused {
-            let (v, _) = flow.forward(logitTransform(x, alpha: config.alpha).y, .training(single))
+            let (v, _) = flow.forward(logitTransform(x, alpha: model.config.alpha).y, .training(single))
             check("f.v", v, Tolerance.values)
             let q = encoder(v)
             for (i, stage) in q.enumerated() {
@@ -110,41 +104,6 @@ final class TwinFixtureTests: XCTestCase {
         }
         print("TwinFixtureTests \(name): \(check.count) tensors, worst relative errors \(check.summary)")
     }
-
-    /// Copies every parameter and batch-norm buffer of the fixture into `model`, by name, and
-    /// fails on a name either side lacks.
-    func load(_ file: SafeTensorsFile, into model: CQFModel) throws {
-        var unused = Set(file.names.filter { $0.hasPrefix("param.") || $0.hasPrefix("generated.") || $0.hasPrefix("buffer.") })
-        for (_, set) in model.networks {
-            for parameter in set.parameters {
-                let target = parameter.tensor.data
-                if unused.remove("param.\(parameter.name)") != nil {
-                    try file.copy("param.\(parameter.name)", into: target, count: parameter.count)
-                } else if unused.remove("generated.\(parameter.name)") != nil {
-                    // Too big to store: Philox uniforms (the script's GENERATED_SEED and _STREAM), scaled as it scales them.
-                    let spec = try file.floats("generated.\(parameter.name)")
-                    Philox(seed: 2019, stream: 4).fillUniform(target, count: parameter.count, a: UInt64(spec[0]), b: 0)
-                    for i in 0..<parameter.count { target[i] = (2 * target[i] - 1) * spec[1] }
-                } else {
-                    XCTFail("the fixture has no parameter \(parameter.name)")
-                }
-            }
-            for (name, tensor) in set.buffers {
-                guard unused.remove("buffer.\(name)") != nil else { XCTFail("the fixture has no buffer \(name)"); continue }
-                try file.copy("buffer.\(name)", into: tensor.data, count: tensor.count)
-            }
-        }
-        XCTAssert(unused.isEmpty, "the fixture's \(unused.sorted()) name nothing in our model")
-    }
-
-    /// Stage i's latent noise, from the fixture's eps.<kind>.stageI.
-    func latents(_ file: SafeTensorsFile, _ kind: String) throws -> LatentNoise {
-        let stages = try (0..<4).map { try file.tensor("eps.\(kind).stage\($0)") }
-        return { stage, shape in
-            precondition(stages[stage].shape == shape, "stage \(stage): the fixture's noise is \(stages[stage].shape), asked for \(shape)")
-            return stages[stage]
-        }
-    }
 }
 
 /// Compares tensors with the fixture's, each within a tolerance relative to the reference's
@@ -163,7 +122,7 @@ struct Comparisons {
         let network = key.split(separator: ".").prefix(3).joined(separator: ".") + "."
         if largestGradient[network] == nil {
             largestGradient[network] = file.names.filter { $0.hasPrefix(network) }
-                .compactMap { try? Double(file.floats($0).map(Swift.abs).max() ?? 0) }.max() ?? 0
+                .map { (try? largestMagnitude(file.floats($0))) ?? .infinity }.reduce(0, Swift.max)
         }
         callAsFunction(key, ours, TwinFixtureTests.Tolerance.gradients,
                        floor: TwinFixtureTests.Tolerance.gradientFloor * largestGradient[network]!, file: source, line: line)
@@ -177,11 +136,9 @@ struct Comparisons {
         guard reference.count == ours.count else {
             return XCTFail("\(key): \(ours.count) values, the twin's has \(reference.count)", file: source, line: line)
         }
-        let scale = max(Double(reference.map(Swift.abs).max()!), floor)
-        var (error, at) = (0.0, 0)
-        for (i, (a, b)) in zip(ours.array, reference).enumerated() where Double(Swift.abs(a - b)) > error {
-            (error, at) = (Double(Swift.abs(a - b)), i)
-        }
+        let scale = max(largestMagnitude(reference), floor)
+        // A NaN or infinity on either side is an infinite error, not one the loop passes over.
+        let (error, at) = largestDifference(ours.array, reference)
         let relative = scale > 0 ? error / scale : error
         XCTAssertLessThanOrEqual(relative, tolerance,
                                  "\(key)[\(at)]: ours \(ours.data[at]), twin \(reference[at]) (scale \(scale))",
