@@ -101,10 +101,11 @@ public final class CQFModel {
     /// This rank's share of the discriminator's loss, softplus(-l(real)) + softplus(l(fake)) +
     /// lambda_GP * penalty, and its parts. Images in [0, 1]; D sees 2x - 1. Beside them, for the
     /// training's health (not differentiated): the mean norm of D's input gradient where the
-    /// penalty takes it, and the mean and mean square of the logits on real and generated images.
+    /// penalty takes it, and the mean and mean square of the logits on the real and on the
+    /// generated images, whose spreads say whether D still tells one image from another.
     public func discriminatorLoss(real: Tensor, fake: Tensor, noise: StepNoise, globalBatch: Int)
         -> (total: Tensor, adversarial: Tensor, penalty: Tensor, realLogit: Tensor, fakeLogit: Tensor,
-            gradientNorm: Tensor, logitMoments: (mean: Double, square: Double)) {
+            gradientNorm: Tensor, realLogitMoments: (mean: Double, square: Double), fakeLogitMoments: (mean: Double, square: Double)) {
         guard let discriminator else { preconditionFailure("objective \(config.objective) has no discriminator") }
         let b = Float(globalBatch)
         let (realIn, fakeIn) = (real.detached * 2 - 1, fake.detached * 2 - 1)
@@ -131,10 +132,12 @@ public final class CQFModel {
         let adversarial = (softplus(-realLogit).sum() + softplus(fakeLogit).sum()) / b
         let gradientNorm = Recording.paused { norms.sum() / b }
         // In float64: a spread near 0 must not drown in the rounding of the logits' squares.
-        let logits = (realLogit.array + fakeLogit.array).map(Double.init)
-        let logitMoments = (logits.reduce(0, +) / Double(2 * b), logits.reduce(0) { $0 + $1 * $1 } / Double(2 * b))
+        func moments(_ logits: Tensor) -> (mean: Double, square: Double) {
+            let values = logits.array.map(Double.init)
+            return (values.reduce(0, +) / Double(b), values.reduce(0) { $0 + $1 * $1 } / Double(b))
+        }
         return (adversarial + config.lambda_gp * penalty, adversarial, penalty, realLogit.sum() / b, fakeLogit.sum() / b,
-                gradientNorm, logitMoments)
+                gradientNorm, moments(realLogit), moments(fakeLogit))
     }
 
     /// This rank's share of L_Q = -mean l(G(z)), for generated images in [0, 1].

@@ -193,8 +193,9 @@ public final class Trainer {
         if let quality { fields.merge(["fd": quality.fid, "is": quality.inceptionScore, "is_std": quality.inceptionScoreStandardDeviation]) { a, _ in a } }
         var reading = HealthReading(step: nextStep)
         if config.objective.usesQuality {
-            reading.discriminator = (losses.gradientNorm, losses.logitSpread)
-            fields.merge(["d_grad_norm": losses.gradientNorm, "d_logit_spread": losses.logitSpread]) { a, _ in a }
+            reading.discriminator = (losses.gradientNorm, losses.realLogitSpread, losses.fakeLogitSpread)
+            fields.merge(["d_grad_norm": losses.gradientNorm, "d_real_logit_spread": losses.realLogitSpread,
+                          "d_fake_logit_spread": losses.fakeLogitSpread]) { a, _ in a }
         }
         reading.stageKL = losses.stageKL
         for (stage, kl) in losses.stageKL.enumerated() { fields["kl_stage\(stage)"] = kl }

@@ -1,15 +1,17 @@
 // Training health, judged at every logged step on rank 0. This model's training fails in ways
 // that leave the losses calm: a dead discriminator (with the paper's settings D's ReLUs died
-// within 200 steps on Fashion-MNIST: logits constant, input gradient zero, so L_Q gave the
-// generator nothing and cqf trained as mle), a collapsed posterior (a decoder stage whose KL is
-// zero carries no information) and collapsed samples (all alike, or FD climbing back). Each
-// prints one warning line when it begins and one line when it ends.
+// on the generated images within a few hundred steps on Fashion-MNIST: their logits constant,
+// so L_Q gave the generator nothing and cqf trained as mle, while D still scored real images),
+// a collapsed posterior (a decoder stage whose KL is zero carries no information) and
+// collapsed samples (all alike, or FD climbing back). Each prints one warning line when it
+// begins and one line when it ends.
 
 /// What one logged step shows of the training's health.
 public struct HealthReading {
     public var step: Int
-    /// D's mean input-gradient norm and the spread of its logits (nil without a discriminator).
-    public var discriminator: (gradientNorm: Double, logitSpread: Double)?
+    /// D's mean input-gradient norm and the spreads of its logits over the real and over the
+    /// generated images (nil without a discriminator); the message quotes the other two.
+    public var discriminator: (gradientNorm: Double, realLogitSpread: Double, fakeLogitSpread: Double)?
     /// The KL of each decoder stage, nats per image (empty without the coverage loss).
     public var stageKL: [Double] = []
     /// The per-pixel spread of the fixed-noise sample grid, when one was drawn at this step.
@@ -28,9 +30,14 @@ public final class TrainingHealth {
         case risingFD
     }
 
-    /// D is dead when both its input gradient and the spread of its logits are below this: a
-    /// live D under WGAN-GP has gradient norms near 1.
+    /// D has died when its logits over the generated images spread less than `deadLevel`
+    /// (so L_Q's gradient vanishes) after they once spread more than `liveSpread`: a working D
+    /// scores generated images apart (spreads of 0.3 to 10 measured), one whose ReLUs died on
+    /// them gives them all one logit. Before D has lived, a low spread is the start of training:
+    /// at initialisation D is flat (input gradient 0.0016) and the generator's first samples
+    /// are alike (logit spreads of 0.0005, measured).
     static let deadLevel = 1e-3
+    static let liveSpread = 0.1
     /// A stage whose KL averages less than this (nats per image) has collapsed onto its prior.
     static let collapsedKL = 0.01
     /// The weight of each new reading in the KL's running average: a batch's single-sample KL
@@ -42,6 +49,7 @@ public final class TrainingHealth {
     static let risingFDFactor = 1.5
 
     public private(set) var problems: Set<Problem> = []
+    private var discriminatorLived = false
     private var averageKL: [Double] = []
     private var largestSpread = 0.0
     private var lowestFD = Double.infinity
@@ -57,11 +65,12 @@ public final class TrainingHealth {
             if !present && problems.remove(problem) != nil { lines.append("train: \(at) " + ends()) }
         }
         if let d = reading.discriminator {
-            let dead = d.gradientNorm < TrainingHealth.deadLevel && d.logitSpread < TrainingHealth.deadLevel
-            set(.deadDiscriminator, dead,
-                begins: "the discriminator is dead: its input gradient is \(format(d.gradientNorm)) and its logits do not vary "
-                    + "(spread \(format(d.logitSpread))), so L_Q gives the generator nothing",
-                ends: "the discriminator is alive again (input gradient \(format(d.gradientNorm)))")
+            discriminatorLived = discriminatorLived || d.fakeLogitSpread > TrainingHealth.liveSpread
+            set(.deadDiscriminator, discriminatorLived && d.fakeLogitSpread < TrainingHealth.deadLevel,
+                begins: "the discriminator is dead: its logits on the generated images do not vary (spread "
+                    + "\(format(d.fakeLogitSpread)); on real images \(format(d.realLogitSpread)), input gradient "
+                    + "\(format(d.gradientNorm))), so L_Q gives the generator nothing",
+                ends: "the discriminator is alive again (its logits on the generated images spread \(format(d.fakeLogitSpread)))")
         }
         averageKL = averageKL.isEmpty ? reading.stageKL
             : zip(averageKL, reading.stageKL).map { $0 + TrainingHealth.klAveraging * ($1 - $0) }

@@ -14,8 +14,9 @@ public struct StepLosses {
     public var skipped = 0.0
     /// D's input-gradient norm where the penalty takes it, averaged over the batch.
     public var gradientNorm = 0.0
-    /// The standard deviation of D's logits over the batch's real and generated images.
-    public var logitSpread = 0.0
+    /// The standard deviations of D's logits over the batch's real images and over its
+    /// generated ones: near 0 on the generated images, L_Q gives the generator nothing.
+    public var realLogitSpread = 0.0, fakeLogitSpread = 0.0
     /// The KL of each stage of the decoder (bottom first), nats per image.
     public var stageKL: [Double] = []
 }
@@ -47,8 +48,9 @@ public final class TrainingStep {
         let (config, globalBatch) = (model.config, model.config.batch)
         let noise = StepNoise(seed: config.seed, step: step, firstImage: firstImage)
         // coverage, quality, D, penalty, logits real and fake, nll, kl, D's input-gradient norm,
-        // its logits' mean and mean square, then the KL of each stage.
-        var losses = [Double](repeating: 0, count: 11)
+        // its logits' mean and mean square on the real and on the generated images, then the KL
+        // of each stage.
+        var losses = [Double](repeating: 0, count: 13)
         var skipped = 0.0
         let generator = model.generatorNetworks.map(\.parameters)
         var fake: Tensor?
@@ -58,7 +60,8 @@ public final class TrainingStep {
             discriminator.parameters.storeGradients(grad(of: d.total, wrt: discriminator.parameters.tensors))
             reducer.start(discriminator.parameters)
             losses[2...5] = [d.adversarial, d.penalty, d.realLogit, d.fakeLogit].map { Double($0.scalar) }[...]
-            losses[8...10] = [Double(d.gradientNorm.scalar), d.logitMoments.mean, d.logitMoments.square][...]
+            losses[8...12] = [Double(d.gradientNorm.scalar), d.realLogitMoments.mean, d.realLogitMoments.square,
+                              d.fakeLogitMoments.mean, d.fakeLogitMoments.square][...]
             fake = generated
         }
         var gradients: [Tensor]?
@@ -89,10 +92,11 @@ public final class TrainingStep {
         for (name, set) in model.generatorNetworks { skipped += applyUpdate(set, name) ? 0 : 1 }
         // Each rank holds its share of every loss: the global values are the sums.
         losses.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
+        let spread = { (mean: Double, square: Double) in max(square - mean * mean, 0).squareRoot() }
         return StepLosses(coverage: losses[0], quality: losses[1], discriminator: losses[2], penalty: losses[3],
                           realLogit: losses[4], fakeLogit: losses[5], nll: losses[6], kl: losses[7], skipped: skipped,
-                          gradientNorm: losses[8], logitSpread: max(losses[10] - losses[9] * losses[9], 0).squareRoot(),
-                          stageKL: Array(losses[11...]))
+                          gradientNorm: losses[8], realLogitSpread: spread(losses[9], losses[10]),
+                          fakeLogitSpread: spread(losses[11], losses[12]), stageKL: Array(losses[13...]))
     }
 
     /// One Adamax step from the summed gradients, unless they are not finite (then the network

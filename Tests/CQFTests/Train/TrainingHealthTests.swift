@@ -1,6 +1,7 @@
 // The training's health signals: they fire on a planted dead discriminator (all weights zero:
-// constant logits, no input gradient) and a planted collapsed posterior (a stage whose posterior
-// is its prior: KL exactly zero), each once, and stay silent on a healthy short run.
+// constant logits, no input gradient, after a reading of a working one) and a planted collapsed
+// posterior (a stage whose posterior is its prior: KL exactly zero), each once, and stay silent
+// on a healthy short run and on a discriminator at its initialisation.
 import XCTest
 @testable import CQF
 
@@ -13,17 +14,31 @@ final class TrainingHealthTests: XCTestCase {
         let images = syntheticImages(count: 8, channels: 1)
         let losses = step.run(batchTensor(images, 0..<8, channels: 1), step: 0, firstImage: 0)
         XCTAssertEqual(losses.gradientNorm, 0)
-        XCTAssertEqual(losses.logitSpread, 0)
+        XCTAssertEqual(losses.realLogitSpread, 0)
+        XCTAssertEqual(losses.fakeLogitSpread, 0)
 
         let health = TrainingHealth()
         var reading = HealthReading(step: 10)
-        reading.discriminator = (losses.gradientNorm, losses.logitSpread)
+        reading.discriminator = (0.8, 3.1, 2.5)
+        XCTAssertEqual(health.update(reading), [], "a working discriminator")
+        reading.discriminator = (losses.gradientNorm, losses.realLogitSpread, losses.fakeLogitSpread)
         let warnings = health.update(reading)
         XCTAssertEqual(warnings.count, 1)
         XCTAssertTrue(warnings[0].hasPrefix("warning: step 10: the discriminator is dead"), warnings[0])
         XCTAssertEqual(health.update(reading), [], "a problem is reported when it begins, not at every step")
-        reading.discriminator = (0.8, 2.5)
+        reading.discriminator = (0.8, 3.1, 2.5)
         XCTAssertEqual(health.update(reading).map { $0.contains("alive again") }, [true])
+        // As measured at the paper's settings: dead on the generated images while the penalty's
+        // interpolates near real images still see a gradient.
+        reading.discriminator = (0.3, 2.2, 0)
+        XCTAssertEqual(health.update(reading).map { $0.contains("the discriminator is dead") }, [true])
+    }
+
+    func testADiscriminatorThatNeverLivedIsNotCalledDead() {
+        // At initialisation D is flat and the first samples alike: the spreads are near 0.
+        var reading = HealthReading(step: 1)
+        reading.discriminator = (0.0016, 0.01, 0.0005)
+        XCTAssertEqual(TrainingHealth().update(reading), [])
     }
 
     func testCollapsedPosteriorNamesItsStage() throws {
@@ -72,7 +87,7 @@ final class TrainingHealthTests: XCTestCase {
         for s in 0..<40 {
             let losses = step.run(batchTensor(images, (s * 8)..<(s * 8 + 8), channels: 1), step: s, firstImage: 0)
             var reading = HealthReading(step: s + 1)
-            reading.discriminator = (losses.gradientNorm, losses.logitSpread)
+            reading.discriminator = (losses.gradientNorm, losses.realLogitSpread, losses.fakeLogitSpread)
             reading.stageKL = losses.stageKL
             if (s + 1) % 10 == 0 { reading.sampleSpread = try model.writeSampleGrid(path: grid, seed: 0).spread }
             XCTAssertEqual(health.update(reading), [], "step \(s + 1): \(losses)")
