@@ -26,8 +26,9 @@ executable=${DISTRIBUTED:-.build/release/Distributed}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # What one objective needs beyond the shared config. gan: with the shared Adamax settings
 # (lr 0.002, beta1 0.9) the generator saturated to white images by step 40 and never came back
-# (measured, docs/results.md); a GAN's usual lr 0.0002 and beta1 0.5 keep it training.
-declare -A extra=([gan]="lr=0.0002 beta1=0.5")
+# (measured, docs/results.md); a GAN's usual lr 0.0002 and beta1 0.5, for both networks, keep
+# it training.
+declare -A extra=([gan]="lr=0.0002 beta1=0.5 d_lr=0.0002 d_beta1=0.5")
 # The config's FD/IS probe (score_every) is off: it costs a fixed time per 200 steps, so it would
 # take more of the budget from the objectives with cheap steps.
 bash launch/classifier.sh "$executable"
