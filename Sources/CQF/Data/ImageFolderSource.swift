@@ -48,12 +48,12 @@ public struct ImageFolderSource: ImageSource {
         shape = ImageShape(channels: 3, height: size, width: size)
     }
 
-    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    public func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let decoder = ImageDecoder(size: shape.height, crop: crop)
         let image = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { image.deallocate() }
         let contents = FileContents()
-        for file in files {
+        for file in files[items] {
             do {
                 try contents.read(file)
                 try decoder.decode(contents.bytes, into: image)
@@ -68,6 +68,10 @@ public struct ImageFolderSource: ImageSource {
 
 /// A file read whole into a buffer reused from one file to the next.
 final class FileContents {
+    /// No image file of a dataset comes near this; a larger file (a stray archive or disk
+    /// image in the folder) is refused before its size is allocated.
+    static let largestFile = 1 << 28
+
     private var buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
     private var capacity = 1 << 20
     private(set) var count = 0
@@ -83,6 +87,9 @@ final class FileContents {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw DataError("cannot be read (\(String(cString: strerror(errno))))") }
         let size = Int(status.st_size)
+        guard size <= FileContents.largestFile else {
+            throw DataError("is \(size) bytes, more than the \(FileContents.largestFile >> 20) MiB an image file is expected to have")
+        }
         if size > capacity {
             buffer.deallocate()
             capacity = size

@@ -24,11 +24,11 @@ public struct LSUNSource: ImageSource {
         expectedCount = try LSUNSource.withDatabase(path) { transaction, database in
             var statistics = MDB_stat()
             try LSUNSource.check(mdb_stat(transaction, database, &statistics), path, "cannot be read as lmdb")
-            return Int(statistics.ms_entries)
+            return Int(clamping: statistics.ms_entries)
         }
     }
 
-    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    public func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let decoder = ImageDecoder(size: shape.height, crop: crop)
         let image = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { image.deallocate() }
@@ -38,7 +38,13 @@ public struct LSUNSource: ImageSource {
             defer { mdb_cursor_close(cursor) }
             var key = MDB_val(), value = MDB_val()
             var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            while status == 0 {
+            // The records before the range are stepped over, not decoded.
+            var record = 0
+            while status == 0 && record < items.lowerBound {
+                status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                record += 1
+            }
+            while status == 0 && record < items.upperBound {
                 do {
                     try decoder.decode(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size), into: image)
                     try body(image)
@@ -47,8 +53,9 @@ public struct LSUNSource: ImageSource {
                     warn("\(path): record \(name) \(error.description); skipped.")
                 }
                 status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                record += 1
             }
-            guard status == MDB_NOTFOUND else {
+            guard status == 0 || status == MDB_NOTFOUND else {
                 try LSUNSource.check(status, path, "cannot be read to its end as lmdb")
                 return
             }

@@ -60,6 +60,11 @@ public func crc32(_ crc: UInt32, _ bytes: UnsafePointer<UInt8>, count: Int) -> U
     return UInt32(crc)
 }
 
+/// The CRC-32 of bytes A followed by bytes B, from the CRC of each and B's length.
+public func crc32Combine(_ first: UInt32, _ second: UInt32, count: Int) -> UInt32 {
+    UInt32(CImageCodecs.crc32_combine(UInt(first), UInt(second), count))
+}
+
 /// A packed file, memory-mapped: reading an image is one copy out of the page cache.
 public final class PackedDataset: ImageDataset, @unchecked Sendable {
     public let header: PackedHeader
@@ -86,15 +91,17 @@ public final class PackedDataset: ImageDataset, @unchecked Sendable {
                                height: Int(file.littleEndian(at: 16, width: 4)),
                                width: Int(file.littleEndian(at: 20, width: 4)))
         let count = file.littleEndian(at: 24, width: 8)
-        guard [1, 3].contains(shape.channels), (1...65536).contains(shape.height), (1...65536).contains(shape.width),
-              count <= UInt64(Int.max / shape.byteCount) else {
-            throw DataError(file: path, "has an impossible header (\(count) images of \(shape)); expected 1 or 3 channels and sides up to 65536")
+        guard [1, 3].contains(shape.channels), (1...65536).contains(shape.height), (1...65536).contains(shape.width) else {
+            throw DataError(file: path, "has an impossible header (images of \(shape)); expected 1 or 3 channels and sides up to 65536")
+        }
+        // The count is bounded by the bytes present before it is multiplied: a header that
+        // claims more images than the file holds is a truncated file, not an overflow.
+        let room = (file.size - PackedHeader.size) / shape.byteCount
+        guard count <= UInt64(room), file.size == PackedHeader.size + Int(count) * shape.byteCount else {
+            throw DataError(file: path, "has \(file.size) bytes, but its header says \(count) images of \(shape) "
+                + "(\(PackedHeader.size) + \(count) x \(shape.byteCount) bytes): truncated or overwritten?")
         }
         header = PackedHeader(shape: shape, count: Int(count), checksum: UInt32(file.littleEndian(at: 32, width: 4)))
-        let expected = PackedHeader.size + header.count * shape.byteCount
-        guard file.size == expected else {
-            throw DataError(file: path, "expected \(expected) bytes for \(header.count) images of \(shape), found \(file.size) (truncated or overwritten?)")
-        }
         if verifyChecksum {
             let actual = crc32(0, file.bytes + PackedHeader.size, count: header.count * shape.byteCount)
             guard actual == header.checksum else {

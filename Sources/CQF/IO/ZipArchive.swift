@@ -39,8 +39,11 @@ public final class ZipArchive: @unchecked Sendable {
         try ZipMemberReader(archive: self, member: member)
     }
 
+    /// Every offset and size read from the file is compared with the file's size by
+    /// subtraction (fields are clamped to Int.max, never trusted to add without overflow), and
+    /// only read where the bytes are known to be inside the file.
     private static func centralDirectory(_ file: MappedFile) throws -> [ZipMember] {
-        func field(_ offset: Int, _ width: Int) -> Int { Int(file.littleEndian(at: offset, width: width)) }
+        func field(_ offset: Int, _ width: Int) -> Int { Int(clamping: file.littleEndian(at: offset, width: width)) }
         let notZip = DataError(file: file.path, "expected a zip archive (an .npz), found no end-of-central-directory record (truncated or not a zip file)")
         guard file.size >= 22 else { throw notZip }
         var end = file.size - 22
@@ -52,7 +55,7 @@ public final class ZipArchive: @unchecked Sendable {
         let locator = end - 20
         if locator >= 0 && field(locator, 4) == 0x0706_4b50 {
             let zip64End = field(locator + 8, 8)
-            guard zip64End + 56 <= file.size, field(zip64End, 4) == 0x0606_4b50 else {
+            guard zip64End <= file.size - 56, field(zip64End, 4) == 0x0606_4b50 else {
                 throw DataError(file: file.path, "has a damaged zip64 end record")
             }
             entries = field(zip64End + 32, 8)
@@ -61,7 +64,7 @@ public final class ZipArchive: @unchecked Sendable {
         var members: [ZipMember] = []
         var offset = directory
         for _ in 0..<entries {
-            guard offset + 46 <= file.size, field(offset, 4) == 0x0201_4b50 else {
+            guard offset <= file.size - 46, field(offset, 4) == 0x0201_4b50 else {
                 throw DataError(file: file.path, "has a damaged zip central directory (truncated or corrupt)")
             }
             let nameLength = field(offset + 28, 2), extraLength = field(offset + 30, 2), commentLength = field(offset + 32, 2)
@@ -74,13 +77,22 @@ public final class ZipArchive: @unchecked Sendable {
             let extraEnd = extra + extraLength
             while extra + 4 <= extraEnd {
                 let tag = field(extra, 2), length = field(extra + 2, 2)
+                let valuesEnd = extra + 4 + length
+                guard valuesEnd <= extraEnd else {
+                    throw DataError(file: file.path, "has a damaged zip extra field (it runs past its entry)")
+                }
                 if tag == 1 {
                     var value = extra + 4
-                    if size == 0xFFFF_FFFF { size = field(value, 8); value += 8 }
-                    if compressed == 0xFFFF_FFFF { compressed = field(value, 8); value += 8 }
-                    if local == 0xFFFF_FFFF { local = field(value, 8) }
+                    func next() throws -> Int {
+                        guard value + 8 <= valuesEnd else { throw DataError(file: file.path, "has a zip64 extra field too short for its sizes") }
+                        defer { value += 8 }
+                        return field(value, 8)
+                    }
+                    if size == 0xFFFF_FFFF { size = try next() }
+                    if compressed == 0xFFFF_FFFF { compressed = try next() }
+                    if local == 0xFFFF_FFFF { local = try next() }
                 }
-                extra += 4 + length
+                extra = valuesEnd
             }
             let name = String(decoding: UnsafeBufferPointer(start: file.bytes + offset + 46, count: nameLength), as: UTF8.self)
             members.append(ZipMember(name: name, method: field(offset + 10, 2), compressedSize: compressed, size: size,
@@ -107,11 +119,12 @@ public final class ZipMemberReader {
         let file = archive.file
         let local = member.localHeaderOffset
         let problem = "member \(member.name) is damaged (truncated or corrupt)"
-        guard local + 30 <= file.size, file.littleEndian(at: local, width: 4) == 0x0403_4b50 else {
+        // Subtractions, not sums: the offsets and sizes come from the file, up to Int.max.
+        guard local <= file.size - 30, file.littleEndian(at: local, width: 4) == 0x0403_4b50 else {
             throw DataError(file: file.path, problem)
         }
         let start = local + 30 + Int(file.littleEndian(at: local + 26, width: 2)) + Int(file.littleEndian(at: local + 28, width: 2))
-        guard start + member.compressedSize <= file.size else { throw DataError(file: file.path, problem) }
+        guard member.compressedSize <= file.size - start else { throw DataError(file: file.path, problem) }
         data = file.bytes + start
         switch member.method {
         case 0:

@@ -124,7 +124,13 @@ final class BadInputTests: XCTestCase {
         _ = try prepareDataset(openImageSource(kind: .mnist, path: folder, split: .test), to: path)
         let original = try DataFixtures.read(path)
         try damage(path) { $0.removeLast(10) }
-        assertError(naming: path, containing: "expected 3136 bytes") { _ = try PackedDataset(path: path) }
+        assertError(naming: path, containing: "has 3126 bytes, but its header says 3 images") { _ = try PackedDataset(path: path) }
+        // Counts that lie: all ones, and one whose byte size is near Int.max.
+        for count in [UInt64.max, UInt64(Int.max / 1024)] {
+            try DataFixtures.write(original, to: path)
+            try damage(path) { bytes in (0..<8).forEach { bytes[24 + $0] = UInt8(truncatingIfNeeded: count >> (8 * UInt64($0))) } }
+            assertError(naming: path, containing: "header says \(count) images") { _ = try PackedDataset(path: path) }
+        }
         try DataFixtures.write(original, to: path)
         try damage(path) { $0[0] = UInt8(ascii: "X") }
         assertError(naming: path, containing: "CQFIMAGE") { _ = try PackedDataset(path: path) }
@@ -156,6 +162,34 @@ final class BadInputTests: XCTestCase {
         assertError(naming: path, containing: "zip") { _ = try openImageSource(kind: .imagenet64, path: folder, split: .test) }
     }
 
+    func testZipFieldsThatLieAreRefusedNotTrusted() throws {
+        let path = "\(try DataFixtures.temporaryFolder(self))/lies.npz"
+        // One stored member whose zip64 extra field gives sizes and a local-header offset near
+        // 2^64: summed with anything, they would overflow.
+        func archive(zip64Values: [UInt64], extraLength: Int) -> [UInt8] {
+            var bytes: [UInt8] = []
+            func put(_ value: UInt64, _ width: Int) { (0..<width).forEach { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64($0)))) } }
+            let name = Array("data.npy".utf8)
+            put(0x0201_4b50, 4); put(45, 2); put(45, 2); put(0, 2); put(0, 2); put(0, 4); put(0, 4)
+            put(0xFFFF_FFFF, 4); put(0xFFFF_FFFF, 4)
+            put(UInt64(name.count), 2); put(UInt64(4 + extraLength), 2); put(0, 2); put(0, 2); put(0, 2); put(0, 4)
+            put(0xFFFF_FFFF, 4)
+            bytes += name
+            put(1, 2); put(UInt64(extraLength), 2)
+            zip64Values.forEach { put($0, 8) }
+            let directorySize = bytes.count
+            put(0x0605_4b50, 4); put(0, 2); put(0, 2); put(1, 2); put(1, 2); put(UInt64(directorySize), 4); put(0, 4); put(0, 2)
+            return bytes
+        }
+        try DataFixtures.write(archive(zip64Values: [UInt64.max, UInt64.max, UInt64(Int.max)], extraLength: 24), to: path)
+        let zip = try ZipArchive(path: path)
+        XCTAssertEqual(zip.members.map(\.size), [Int.max], "sizes beyond Int.max are clamped, not trapped on")
+        assertError(naming: path, containing: "damaged") { _ = try zip.reader(for: zip.members[0]) }
+        // An extra field that says it holds three sizes but ends after one.
+        try DataFixtures.write(archive(zip64Values: [8], extraLength: 8), to: path)
+        assertError(naming: path, containing: "zip64 extra field too short") { _ = try ZipArchive(path: path) }
+    }
+
     func testLSUNNotAnLmdbAndUndecodableRecordsAreWarnings() throws {
         let folder = try DataFixtures.temporaryFolder(self)
         try DataFixtures.write([UInt8](repeating: 7, count: 8192), to: "\(folder)/data.mdb")
@@ -185,14 +219,18 @@ final class BadInputTests: XCTestCase {
         try DataFixtures.write(Array("this is not a png".utf8), to: "\(folder)/3.png")
         try DataFixtures.writeFlatJPEG(path: "\(folder)/4.jpg", 4, width: 60, height: 200)
         try writePNG(path: "\(folder)/5.png", pixels: DataFixtures.rgb(5, width: 100, height: 100), width: 100, height: 100, channels: 3)
+        // A 300 MiB file (sparse: it takes no disk) is refused before it is read.
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(folder)/6.png", contents: nil))
+        XCTAssertEqual(truncate("\(folder)/6.png", 300 << 20), 0)
         var warnings: [String] = []
         let source = try openImageSource(kind: .folder, path: folder, split: .train, size: 32, crop: 100)
         let images = try DataFixtures.images(of: source, warnings: &warnings)
         XCTAssertEqual(images.count, 2)
-        XCTAssertEqual(warnings.count, 3)
+        XCTAssertEqual(warnings.count, 4)
         XCTAssertTrue(warnings[0].hasPrefix("\(folder)/2.jpg: is not a decodable JPEG"), warnings[0])
         XCTAssertTrue(warnings[1].hasPrefix("\(folder)/3.png: is neither"), warnings[1])
         XCTAssertTrue(warnings[2].hasPrefix("\(folder)/4.jpg: is 60x200, smaller than the 100x100 crop"), warnings[2])
+        XCTAssertTrue(warnings[3].hasPrefix("\(folder)/6.png: is 314572800 bytes, more than the 256 MiB"), warnings[3])
 
         // Nothing readable at all: prepare refuses and leaves no file behind.
         let hopeless = try DataFixtures.temporaryFolder(self)
