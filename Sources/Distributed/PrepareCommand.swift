@@ -13,7 +13,10 @@ let prepareCommand = Command(
         Reads a dataset as its publisher ships it and writes one packed file: a 64-byte header
         (magic, version, count, channels, height, width, CRC-32) and the images as uint8 NCHW.
         Memory stays constant whatever the size of the dataset; the file is written under a
-        temporary name and renamed when complete.
+        temporary name and renamed when complete. Under `mpirun -n P` the ranks share the work:
+        each reads and decodes a contiguous block of the source (files, records, rows) and
+        writes its images in place, so the file has the same bytes as a one-rank prepare; the
+        output must be on a file system every rank sees.
 
           --dataset KIND  fashion-mnist, mnist  idx files, gzipped or not (28x28 padded to 32x32)
                           cifar10               data_batch_1..5.bin / test_batch.bin
@@ -59,19 +62,40 @@ let prepareCommand = Command(
         let splitFile = try arguments.string("split-file")
         try arguments.finish()
 
+        // Every input is opened before the first collective, so bad input is one line and exit 2 on every rank.
         let source = try openImageSource(kind: kind, path: data, split: split, splitFile: splitFile, size: size, crop: crop)
-        printError("prepare: \(kind.rawValue) \(split.rawValue) from \(data): up to \(source.expectedCount) images of \(source.shape) -> \(out)")
+        // A rank waits at the end for the slowest block; blocks of equal items take minutes
+        // longer than one another on millions of images, which is no stall.
+        let communicator = try startCommunicator(stallTimeout: 24 * 3600)
+        let (rank, ranks) = (communicator.rank, communicator.size)
+        if communicator.isRoot {
+            printError("prepare: \(kind.rawValue) \(split.rawValue) from \(data): up to \(source.expectedCount) images of \(source.shape) -> \(out)"
+                + (ranks > 1 ? " over \(ranks) ranks" : ""))
+        }
         let listedWarnings = 20
         var warnings = 0
-        let progress = ProgressLine(total: source.expectedCount, unit: "images", label: "prepare")
-        let summary = try prepareDataset(source, to: out, progress: progress) { warning in
-            warnings += 1
-            if warnings <= listedWarnings { progress.interject("warning: \(warning)") }
+        let block = source.expectedCount * (rank + 1) / ranks - source.expectedCount * rank / ranks
+        let progress = ProgressLine(total: block, unit: "images", label: "prepare\(ranks > 1 ? " (rank 0's block)" : "")",
+                                    enabled: communicator.isRoot)
+        let summary: PrepareSummary
+        do {
+            summary = try prepareDataset(source, to: out, over: communicator, progress: progress) { warning in
+                warnings += 1
+                guard warnings <= listedWarnings else { return }
+                if communicator.isRoot { progress.interject("warning: \(warning)") } else { printError("warning: \(warning)") }
+            }
+        } catch {
+            // One rank's failure ends the job at once, never a hang of the others.
+            if ranks > 1 { communicator.abort("\(error)", code: 2) }
+            throw error
         }
-        if warnings > listedWarnings { printError("warning: \(warnings - listedWarnings) more skipped images not listed") }
-        print(String(format: "wrote %@: %d images of %@, %d skipped, CRC-32 %08x, %.1f s (%.0f images/s)",
-                     out, summary.count, summary.shape.description, summary.skipped, summary.checksum,
-                     summary.seconds, Double(summary.count) / max(summary.seconds, 1e-9)))
+        if warnings > listedWarnings { printError("warning: \(warnings - listedWarnings) more skipped images not listed\(ranks > 1 ? " (rank \(rank))" : "")") }
+        if communicator.isRoot {
+            print(String(format: "wrote %@: %d images of %@, %d skipped, CRC-32 %08x, %.1f s (%.0f images/s)",
+                         out, summary.count, summary.shape.description, summary.skipped, summary.checksum,
+                         summary.seconds, Double(summary.count) / max(summary.seconds, 1e-9)))
+        }
+        finishCommunicator(communicator)
     }
 )
 

@@ -138,12 +138,12 @@ struct CenterCroppedSource: ImageSource {
     var shape: ImageShape { ImageShape(channels: source.shape.channels, height: size, width: size) }
     var expectedCount: Int { source.expectedCount }
 
-    func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let resizer = CenterCropResizer(outputSize: size)
         let output = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { output.deallocate() }
         let input = source.shape
-        try source.forEachImage(warn: warn) { image in
+        try source.forEachImage(in: items, warn: warn) { image in
             resizer.resize(image, channels: input.channels, rowStride: input.width, pixelStride: 1,
                            channelStride: input.height * input.width,
                            left: (input.width - side) / 2, top: (input.height - side) / 2, side: side, into: output)

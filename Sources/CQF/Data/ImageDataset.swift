@@ -30,12 +30,23 @@ public struct ImageShape: Equatable, Codable, CustomStringConvertible, Sendable 
 /// Images read once, in order.
 public protocol ImageSource {
     var shape: ImageShape { get }
-    /// How many images the source will give; an upper bound when it may skip bad ones.
+    /// How many items (files, records, rows) the source holds: the images it will give, or an
+    /// upper bound when it may skip bad ones.
     var expectedCount: Int { get }
-    /// Calls `body` with each image (`shape.byteCount` bytes, CHW) in the source's order; the
-    /// pointer is valid during the call only. Images that are better skipped than fatal (an
-    /// undecodable file in a folder of thousands) are reported through `warn`, one sentence each.
-    func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws
+    /// Calls `body` with the image of each item in `items` (a range of `0..<expectedCount`;
+    /// `shape.byteCount` bytes, CHW) in the source's order; the pointer is valid during the call
+    /// only. Items that are better skipped than fatal (an undecodable file in a folder of
+    /// thousands) are reported through `warn` instead, one sentence each. Ranks that share out
+    /// `prepare` each read one range, so a source skips the items before its range unread where
+    /// its format allows.
+    func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws
+}
+
+extension ImageSource {
+    /// Every item's image, in order.
+    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+        try forEachImage(in: 0..<expectedCount, warn: warn, body)
+    }
 }
 
 /// Images read by index, in any order, from any thread.
@@ -51,10 +62,10 @@ extension ImageDataset {
     public var expectedCount: Int { count }
     public var labels: [Int]? { nil }
 
-    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    public func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let image = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { image.deallocate() }
-        for index in 0..<count {
+        for index in items {
             copyImage(index, into: image)
             try body(image)
         }

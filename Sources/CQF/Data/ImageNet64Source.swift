@@ -9,6 +9,8 @@ public struct ImageNet64Source: ImageSource {
     public let shape: ImageShape
     public let expectedCount: Int
     public let paths: [String]
+    /// The images of each file, as its header says.
+    let rowsPerFile: [Int]
 
     public init(directory: String, split: Split) throws {
         let names = split == .train ? (1...10).map { "train_data_batch_\($0).npz" } : ["val_data.npz"]
@@ -17,7 +19,7 @@ public struct ImageNet64Source: ImageSource {
             throw DataError(file: directory, "expected the ImageNet 64x64 npz files \(split == .train ? "train_data_batch_1.npz ... train_data_batch_10.npz" : "val_data.npz") in this folder, found none")
         }
         var shape: ImageShape?
-        var total = 0
+        var rowsPerFile: [Int] = []
         for path in paths {
             let (_, header) = try ImageNet64Source.open(path)
             let side = Int((Double(header.shape[1]) / 3).squareRoot().rounded())
@@ -26,20 +28,27 @@ public struct ImageNet64Source: ImageSource {
                 throw DataError(file: path, "holds \(fileShape) images, expected \(shape) like \(paths[0])")
             }
             shape = fileShape
-            total += header.shape[0]
+            rowsPerFile.append(header.shape[0])
         }
         self.shape = shape!
-        expectedCount = total
+        self.rowsPerFile = rowsPerFile
+        expectedCount = rowsPerFile.reduce(0, +)
     }
 
-    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    /// A batch file wholly before `items` is not opened; rows before the range within a file
+    /// are inflated and dropped (the zip stream cannot seek).
+    public func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let image = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { image.deallocate() }
-        for path in paths {
-            let (reader, header) = try ImageNet64Source.open(path)
-            for _ in 0..<header.shape[0] {
+        var first = 0
+        for (path, rows) in zip(paths, rowsPerFile) {
+            defer { first += rows }
+            guard first < items.upperBound else { return }
+            guard first + rows > items.lowerBound else { continue }
+            let (reader, _) = try ImageNet64Source.open(path)
+            for row in first..<min(first + rows, items.upperBound) {
                 try reader.read(into: image, count: shape.byteCount)
-                try body(image)
+                if row >= items.lowerBound { try body(image) }
             }
         }
     }

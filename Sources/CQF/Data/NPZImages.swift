@@ -17,14 +17,16 @@ public struct NPZImages: ImageSource {
         expectedCount = n
     }
 
-    public func forEachImage(warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
+    /// Images before `items` are inflated and dropped (the zip stream cannot seek).
+    public func forEachImage(in items: Range<Int>, warn: (String) -> Void, _ body: (UnsafePointer<UInt8>) throws -> Void) throws {
         let (reader, _) = try NPZImages.open(path)
         let (pixels, c) = (shape.height * shape.width, shape.channels)
         let interleaved = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         let planar = UnsafeMutablePointer<UInt8>.allocate(capacity: shape.byteCount)
         defer { interleaved.deallocate(); planar.deallocate() }
-        for _ in 0..<expectedCount {
+        for index in 0..<items.upperBound {
             try reader.read(into: interleaved, count: shape.byteCount)
+            guard index >= items.lowerBound else { continue }
             for p in 0..<pixels { for ch in 0..<c { planar[ch * pixels + p] = interleaved[p * c + ch] } }
             try body(planar)
         }

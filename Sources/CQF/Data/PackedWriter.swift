@@ -1,40 +1,51 @@
-// Writes a packed dataset (PackedFile.swift) in constant memory: images are appended through a
-// 4 MiB buffer to `<out>.tmp-<pid>` beside the destination, the header (count, checksum) is
-// written last, and the file is synced and renamed over `<out>`, so a crash or a bad input
-// never leaves a half-written dataset under the final name.
+// Writes a packed dataset (PackedFile.swift) in constant memory: images go through a 4 MiB
+// buffer into a temporary file beside the destination, the header (count, checksum) is written
+// last, and the file is synced and renamed over the destination, so a crash or a bad input
+// never leaves a half-written dataset under the final name. Under `mpirun` each rank holds one
+// writer on the same temporary file and writes its block of images at their own offset
+// (Prepare.swift); rank 0, which created the file, publishes it.
 import Foundation
 
-/// One packed file being written. Call `finish()` to publish it; a writer dropped without
-/// `finish()` removes its temporary file.
+/// One packed file being written, or one rank's block of it. Call `finish()` to publish it; a
+/// writer that created the file and is dropped before publishing removes it.
 public final class PackedWriter {
     public let path: String
     public let shape: ImageShape
     public private(set) var count = 0
     public private(set) var checksum: UInt32 = 0
     private let temporaryPath: String
+    private let createdFile: Bool
     private var descriptor: Int32
     private let buffer: UnsafeMutablePointer<UInt8>
     private let bufferCapacity = 4 << 20
     private var buffered = 0
+    /// Where the buffered bytes go in the file.
+    private var offset: Int
 
-    public init(path: String, shape: ImageShape) throws {
+    public convenience init(path: String, shape: ImageShape) throws {
+        try self.init(path: path, shape: shape, temporaryPath: "\(path).tmp-\(getpid())", firstImage: 0, create: true)
+    }
+
+    /// A writer of images `firstImage`, `firstImage + 1`, ... into `temporaryPath`, which it
+    /// creates (empty) when `create`, and otherwise opens as another rank created it.
+    init(path: String, shape: ImageShape, temporaryPath: String, firstImage: Int, create: Bool) throws {
         self.path = path
         self.shape = shape
-        temporaryPath = "\(path).tmp-\(getpid())"
-        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        self.temporaryPath = temporaryPath
+        createdFile = create
+        descriptor = open(temporaryPath, O_RDWR | (create ? O_CREAT | O_TRUNC : 0), 0o644)
         guard descriptor >= 0 else {
-            throw DataError(file: temporaryPath, "cannot be created (\(String(cString: strerror(errno))))")
+            throw DataError(file: temporaryPath, "cannot be \(create ? "created" : "opened") (\(String(cString: strerror(errno))))")
         }
         buffer = .allocate(capacity: bufferCapacity)
-        let header = PackedHeader(shape: shape, count: 0, checksum: 0).bytes
-        try header.withUnsafeBufferPointer { try write($0.baseAddress!, count: $0.count) }
+        offset = PackedHeader.size + firstImage * shape.byteCount
     }
 
     deinit {
         buffer.deallocate()
         if descriptor >= 0 {
             close(descriptor)
-            unlink(temporaryPath)
+            if createdFile { unlink(temporaryPath) }
         }
     }
 
@@ -52,12 +63,40 @@ public final class PackedWriter {
         count += 1
     }
 
-    /// Writes the header, syncs and renames the file into place.
-    public func finish() throws {
+    /// Publishes this writer's images as the whole file.
+    public func finish() throws { try publish(count: count, checksum: checksum) }
+
+    /// Writes out and syncs this writer's images, so that another rank may publish the file.
+    func completeBlock() throws {
+        try flush()
+        guard fsync(descriptor) == 0 else { throw failure("cannot be synced") }
+    }
+
+    /// Moves this writer's images, written from image `first` on, to start at image `target`
+    /// (before `first`): closes the gap that the images skipped before them left.
+    func moveImages(from first: Int, to target: Int) throws {
+        try flush()
+        let (bytes, source, destination) = (count * shape.byteCount, PackedHeader.size + first * shape.byteCount,
+                                            PackedHeader.size + target * shape.byteCount)
+        // In ascending pieces: each piece is read before any write reaches it, as the destination lies before the source.
+        var done = 0
+        while done < bytes {
+            let piece = min(bytes - done, bufferCapacity)
+            guard pread(descriptor, buffer, piece, off_t(source + done)) == piece else { throw failure("cannot be read back") }
+            try write(buffer, count: piece, at: destination + done)
+            done += piece
+        }
+        offset = destination + bytes
+    }
+
+    /// Writes the header for `count` images with `checksum`, cuts the file to their size, syncs
+    /// it and renames it into place.
+    func publish(count: Int, checksum: UInt32) throws {
         try flush()
         let header = PackedHeader(shape: shape, count: count, checksum: checksum).bytes
-        let written = header.withUnsafeBufferPointer { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
-        guard written == header.count, fsync(descriptor) == 0 else { throw failure("cannot be written") }
+        guard ftruncate(descriptor, off_t(PackedHeader.size + count * shape.byteCount)) == 0 else { throw failure("cannot be cut to size") }
+        try header.withUnsafeBufferPointer { try write($0.baseAddress!, count: $0.count, at: 0) }
+        guard fsync(descriptor) == 0 else { throw failure("cannot be synced") }
         close(descriptor)
         descriptor = -1
         guard rename(temporaryPath, path) == 0 else {
@@ -68,14 +107,15 @@ public final class PackedWriter {
     }
 
     private func flush() throws {
-        try write(buffer, count: buffered)
+        try write(buffer, count: buffered, at: offset)
+        offset += buffered
         buffered = 0
     }
 
-    private func write(_ bytes: UnsafePointer<UInt8>, count: Int) throws {
+    private func write(_ bytes: UnsafePointer<UInt8>, count: Int, at position: Int) throws {
         var done = 0
         while done < count {
-            let written = Foundation.write(descriptor, bytes + done, count - done)
+            let written = pwrite(descriptor, bytes + done, count - done, off_t(position + done))
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw failure("cannot be written") }
             done += written
