@@ -11,10 +11,16 @@ import Foundation
 public final class TensorBoardLog {
     private let records: TFRecordWriter
 
+    /// Event files this process has opened: the last part of the name, as TensorFlow's writers
+    /// number theirs, so that two logs opened within one second (a run resumed in the same
+    /// process) get two files.
+    private static var opened = 0
+
     /// A new event file in `folder`, named as TensorFlow names them (TensorBoard reads every file
     /// whose name holds "tfevents"; a resumed run adds a file, and TensorBoard joins them).
     public init(folder: String) throws {
-        let name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid())"
+        defer { TensorBoardLog.opened += 1 }
+        let name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid()).\(TensorBoardLog.opened)"
         records = try TFRecordWriter(path: folder + "/" + name)
         var header = TensorBoardLog.event(step: 0)
         header.string(3, "brain.Event:2")

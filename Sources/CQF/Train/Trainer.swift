@@ -71,9 +71,15 @@ public final class Trainer {
     private func restore(from path: String) throws {
         let checkpoint = try Checkpoint.load(path: path)
         try checkpoint.restore(parameterSets: parameterGroups, buffers: buffers)
+        // The position indexes the epoch's shuffled order and keys the noise by epoch x batches
+        // + batch: bounded here, so that a damaged file cannot index outside the order or overflow.
+        let batches = loader.batchesPerEpoch
         guard let text = checkpoint.metadata[Checkpoint.Key.dataPosition],
-              let position = try? JSONDecoder().decode(LoaderPosition.self, from: Data(text.utf8)) else {
-            throw CheckpointError("Checkpoint \(path) has no readable data position in its metadata.")
+              let position = try? JSONDecoder().decode(LoaderPosition.self, from: Data(text.utf8)),
+              position.epoch >= 0, (0...batches).contains(position.batch),
+              position.epoch < Int.max / max(batches, 1) else {
+            throw CheckpointError("Checkpoint \(path) has no readable data position in its metadata: expected "
+                + "{\"epoch\": E, \"batch\": B} with E >= 0 and B in 0...\(batches), the batches of an epoch of this data.")
         }
         loader.position = position
         nextStep = checkpoint.step
