@@ -29,7 +29,9 @@ let benchCommand = Command(
           --engine       time the convolution kernels alone
           --threads N    threads per kernel call (default 1; the peak is scaled by N)
           --variants     also time each layout/algorithm oneDNN offers, one line per variant
-          --data         time the packed loader and `prepare` of a JPEG folder, on one core
+          --data         time the packed loader and `prepare` of a JPEG folder and of an
+                         LSUN-style lmdb of WebP images, on one core; under mpirun -n P,
+                         `prepare` shared out over the P ranks
           --record FILE  with --data: rewrite the "## Data" section of FILE (docs/performance.md)
           --inception    time pytorch-fid's Inception v3 forward pass (2048 pool features and 1008
                          logits) on --batch N (default 50) uniform-noise RGB images of --size N

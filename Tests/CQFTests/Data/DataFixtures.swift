@@ -96,32 +96,6 @@ enum DataFixtures {
         return Array(UnsafeBufferPointer(start: output, count: size))
     }
 
-    /// An lmdb environment in `folder` holding `values` under keys "000", "001", ...
-    static func writeLMDB(folder: String, values: [[UInt8]]) throws {
-        var environment: OpaquePointer?
-        XCTAssertEqual(mdb_env_create(&environment), 0)
-        defer { mdb_env_close(environment) }
-        XCTAssertEqual(mdb_env_set_mapsize(environment, 64 << 20), 0)
-        XCTAssertEqual(mdb_env_open(environment, folder, 0, 0o664), 0)
-        var transaction: OpaquePointer?
-        XCTAssertEqual(mdb_txn_begin(environment, nil, 0, &transaction), 0)
-        var database: MDB_dbi = 0
-        XCTAssertEqual(mdb_dbi_open(transaction, nil, 0, &database), 0)
-        for (i, value) in values.enumerated() {
-            var keyBytes = Array(String(format: "%03d", i).utf8)
-            var valueBytes = value
-            let status = keyBytes.withUnsafeMutableBytes { key in
-                valueBytes.withUnsafeMutableBytes { value in
-                    var k = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
-                    var v = MDB_val(mv_size: value.count, mv_data: value.baseAddress)
-                    return mdb_put(transaction, database, &k, &v, 0)
-                }
-            }
-            XCTAssertEqual(status, 0)
-        }
-        XCTAssertEqual(mdb_txn_commit(transaction), 0)
-    }
-
     /// An ImageNet-style npz: `data` (count, 3*side*side) uint8 rows CHW with the pattern, `labels`.
     static func writeImageNetNPZ(path: String, first: Int, count: Int, side: Int, compressed: Bool) throws {
         try runPython("""

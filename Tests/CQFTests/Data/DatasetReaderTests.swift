@@ -104,7 +104,7 @@ final class DatasetReaderTests: XCTestCase {
         let webps = (0..<3).map { DataFixtures.webp(DataFixtures.rgb($0, width: 80, height: 64), width: 80, height: 64) }
         let jpegPath = "\(folder)/flat.jpg"
         try DataFixtures.writeFlatJPEG(path: jpegPath, 3, width: 256, height: 300)
-        try DataFixtures.writeLMDB(folder: database, values: webps + [try DataFixtures.read(jpegPath)])
+        try writeLMDB(folder: database, values: webps + [try DataFixtures.read(jpegPath)])
         let source = try openImageSource(kind: .lsun, path: database, split: .train)
         XCTAssertEqual(source.expectedCount, 4)
         XCTAssertEqual(source.shape, ImageShape(channels: 3, height: 64, width: 64))

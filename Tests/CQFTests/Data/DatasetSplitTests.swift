@@ -122,7 +122,7 @@ final class DatasetSplitTests: XCTestCase {
         let train = "\(folder)/bedroom_train_lmdb", validation = "\(folder)/bedroom_val_lmdb"
         for database in [train, validation] {
             try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
-            try DataFixtures.writeLMDB(folder: database, values: [DataFixtures.webp(DataFixtures.rgb(0, width: 64, height: 64), width: 64, height: 64)])
+            try writeLMDB(folder: database, values: [DataFixtures.webp(DataFixtures.rgb(0, width: 64, height: 64), width: 64, height: 64)])
         }
         XCTAssertEqual(try openImageSource(kind: .lsun, path: validation, split: .test).expectedCount, 1)
         XCTAssertEqual(try openImageSource(kind: .lsun, path: "\(train)/data.mdb", split: .train).expectedCount, 1)

@@ -31,7 +31,7 @@ final class ParallelPrepareTests: XCTestCase {
         let folder = try DataFixtures.temporaryFolder(self)
         let database = "\(folder)/bedroom_train_lmdb"
         try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
-        try DataFixtures.writeLMDB(folder: database, values: (0..<11).map { i in
+        try writeLMDB(folder: database, values: (0..<11).map { i in
             Self.damaged.contains(i) ? Array("garbage record".utf8) : DataFixtures.webp(DataFixtures.rgb(i, width: 64, height: 64), width: 64, height: 64)
         })
         try assertRanksWriteTheBytesOfOneRank(openImageSource(kind: .lsun, path: database, split: .train, size: 32),
