@@ -2,9 +2,9 @@
 # Every test of the project, from a fresh Debian machine: installs what is missing (as root),
 # builds in release mode, runs the XCTest suites (engine, model, data, IO, the CLI under
 # mpirun), then the fault tests under mpirun, the card's `mpirun -n 16 swift run Distributed`
-# (with 4 ranks), TensorBoard's event files read back by tensorboard, the Slurm
-# signal-and-requeue test and the simulated three-node cluster (network namespaces: TCP between
-# nodes, node loss, a slow and lossy link).
+# (with 4 ranks), TensorBoard's event files read back by tensorboard, a short fuzzing of every
+# file parser, the Slurm signal-and-requeue test and the simulated three-node cluster (network
+# namespaces: TCP between nodes, node loss, a slow and lossy link).
 #
 #   bash launch/test.sh            (CI=true bash launch/test.sh, as .ci/run runs it)
 #
@@ -30,6 +30,9 @@ mapfile -t skips < <(sed -n "s/^.*: \([A-Za-z0-9_]*\.[A-Za-z0-9_]*\) : Test skip
 bash launch/ci/mpi-fault-tests.sh .build/release/Distributed
 bash launch/ci/card-command-test.sh
 bash launch/ci/tensorboard-test.sh .build/release/Distributed
+# Every file parser under libFuzzer and AddressSanitizer, 20 s each from its seeds (the hour-long
+# campaigns are in docs/data.md).
+bash launch/ci/fuzz.sh 20
 # Runs a test that exits 77 when it cannot run here, after a line "<test>: SKIPPED: <why>".
 skippable() {
     local name=$1 log status
