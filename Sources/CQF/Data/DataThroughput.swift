@@ -48,7 +48,7 @@ public func measureLoaderThroughput(count: Int = 20_000, side: Int = 32, globalB
 
 /// `prepare` of a folder of `count` CelebA-sized JPEGs (178x218, quality 90, textured so the
 /// decoder has real work): center crop 178, resize to 96, packed, over the ranks of `communicator`.
-public func measureFolderPrepareThroughput(count: Int = 1_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
+public func measureFolderPrepareThroughput(count: Int = 4_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
     try withSharedBenchFolder(communicator) { folder in
         let (width, height) = (178, 218)
         if communicator.isRoot {
@@ -70,7 +70,7 @@ public func measureFolderPrepareThroughput(count: Int = 1_000, over communicator
 /// `prepare` of an lmdb of `count` LSUN-sized WebP images (342x256: LSUN's images are 256 on
 /// their shorter side; lossy, quality 75, textured): center crop 256, resize to 64, packed, over
 /// the ranks of `communicator`.
-public func measureLSUNPrepareThroughput(count: Int = 1_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
+public func measureLSUNPrepareThroughput(count: Int = 2_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
     try withSharedBenchFolder(communicator) { folder in
         let (width, height) = (342, 256)
         let database = "\(folder)/bedroom_train_lmdb"
