@@ -121,29 +121,36 @@ final class MultiRankTests: ExecutableTestCase {
 
     func testPrepareOnTwoRanksWritesTheBytesOfOneRank() throws {
         let folder = try temporaryFolder()
+        // Item 2 (in rank 0's block of 0..<4) does not decode: rank 1 moves its images back over the gap.
+        let pixels = { (i: Int) in (0..<40 * 40 * 3).map { UInt8(truncatingIfNeeded: $0 / 3 + i * 30) } }
         let images = folder.appendingPathComponent("images").path
         try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
-        // Image 2 (in rank 0's block of 0..<4) does not decode: rank 1 moves its images back over the gap.
         for i in 0..<8 {
             let path = "\(images)/\(i).jpg"
             if i == 2 {
                 try Data("not a jpeg".utf8).write(to: URL(fileURLWithPath: path))
             } else {
-                let pixels = (0..<40 * 40 * 3).map { UInt8(truncatingIfNeeded: $0 / 3 + i * 30) }
-                try writeJPEG(path: path, pixels: pixels, width: 40, height: 40, channels: 3)
+                try writeJPEG(path: path, pixels: pixels(i), width: 40, height: 40, channels: 3)
             }
         }
-        var files: [Data] = []
-        for ranks in [nil, 2] as [Int?] {
-            let out = folder.appendingPathComponent("\(ranks ?? 1).packed").path
-            let result = try run(["prepare", "--dataset", "folder", "--data", images, "--size", "16", "--out", out], ranks: ranks, timeout: 60)
-            XCTAssertEqual(result.status, 0, result.standardError)
-            XCTAssertTrue(result.standardOutput.contains("wrote \(out): 7 images of 3x16x16, 1 skipped"), result.standardOutput)
-            XCTAssertEqual(result.standardOutput.components(separatedBy: "wrote").count, 2, "rank 0 alone reports: \(result.standardOutput)")
-            files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+        let database = folder.appendingPathComponent("bedroom_train_lmdb").path
+        try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
+        try writeLMDB(folder: database, values: (0..<8).map { $0 == 2 ? Array("not a webp".utf8) : encodeWebP(pixels($0), width: 40, height: 40, quality: 90) })
+
+        for (kind, data) in [("folder", images), ("lsun", database)] {
+            var files: [Data] = []
+            for ranks in [nil, 2] as [Int?] {
+                let out = folder.appendingPathComponent("\(kind)-\(ranks ?? 1).packed").path
+                let result = try run(["prepare", "--dataset", kind, "--data", data, "--size", "16", "--out", out], ranks: ranks, timeout: 60)
+                XCTAssertEqual(result.status, 0, result.standardError)
+                XCTAssertTrue(result.standardOutput.contains("wrote \(out): 7 images of 3x16x16, 1 skipped"), result.standardOutput)
+                XCTAssertEqual(result.standardOutput.components(separatedBy: "wrote").count, 2, "rank 0 alone reports: \(result.standardOutput)")
+                files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+            }
+            XCTAssertEqual(files[0], files[1], "\(kind): two ranks write the bytes of one")
         }
-        XCTAssertEqual(files[0], files[1], "two ranks write the bytes of one")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["1.packed", "2.packed", "images"],
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(),
+                       ["bedroom_train_lmdb", "folder-1.packed", "folder-2.packed", "images", "lsun-1.packed", "lsun-2.packed"],
                        "no temporary file is left")
     }
 
