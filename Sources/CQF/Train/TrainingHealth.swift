@@ -32,10 +32,11 @@ public final class TrainingHealth {
 
     /// D has died when its logits over the generated images spread less than `deadLevel`
     /// (so L_Q's gradient vanishes) after they once spread more than `liveSpread`: a working D
-    /// scores generated images apart (spreads of 0.3 to 10 measured), one whose ReLUs died on
+    /// scores generated images apart (spreads of 0.3 to 1.5 measured), one whose ReLUs died on
     /// them gives them all one logit. Before D has lived, a low spread is the start of training:
     /// at initialisation D is flat (input gradient 0.0016) and the generator's first samples
-    /// are alike (logit spreads of 0.0005, measured).
+    /// are alike (logit spreads of 0.0005, measured). Samples collapsed onto one image read the
+    /// same; the collapsed-samples warning, which comes first then, tells the two apart.
     static let deadLevel = 1e-3
     static let liveSpread = 0.1
     /// A stage whose KL averages less than this (nats per image) has collapsed onto its prior.
