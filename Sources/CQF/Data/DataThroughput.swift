@@ -106,9 +106,7 @@ private func ranks(_ communicator: Communicator) -> String {
 /// Runs `body` in a temporary folder that every rank names alike (from rank 0's process id),
 /// made by rank 0 and removed by it once every rank is done.
 private func withSharedBenchFolder<Result>(_ communicator: Communicator, _ body: (String) throws -> Result) throws -> Result {
-    var process = Int64(getpid())
-    withUnsafeMutableBytes(of: &process) { communicator.broadcast($0, root: 0) }
-    let folder = NSTemporaryDirectory() + "cqf-data-bench-\(process)"
+    let folder = NSTemporaryDirectory() + "cqf-data-bench-\(communicator.rootProcessID)"
     let remove = { if communicator.isRoot { try? FileManager.default.removeItem(atPath: folder) } }
     if communicator.isRoot { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
     do {

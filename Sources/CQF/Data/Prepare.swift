@@ -29,9 +29,7 @@ public func prepareDataset(_ source: ImageSource, to path: String, over communic
     let (rank, ranks, items) = (communicator.rank, communicator.size, source.expectedCount)
     let block = items * rank / ranks..<items * (rank + 1) / ranks
     // One temporary file for all ranks, named by rank 0, which creates it before the others open it.
-    var process = Int64(getpid())
-    withUnsafeMutableBytes(of: &process) { communicator.broadcast($0, root: 0) }
-    let temporaryPath = "\(path).tmp-\(process)"
+    let temporaryPath = "\(path).tmp-\(communicator.rootProcessID)"
     func openWriter() throws -> PackedWriter {
         try PackedWriter(path: path, shape: source.shape, temporaryPath: temporaryPath, firstImage: block.lowerBound, create: rank == 0)
     }
