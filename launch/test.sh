@@ -47,6 +47,7 @@ skippable() {
     rm -f "$log"
 }
 skippable Slurm bash launch/ci/slurm-test.sh bash launch/ci/slurm-requeue-test.sh .build/release/Distributed
+skippable Slurm-srun bash launch/ci/slurm-test.sh bash launch/ci/slurm-srun-test.sh .build/release/Distributed
 skippable simulated-cluster bash launch/ci/netns-cluster-test.sh .build/release/Distributed
 echo "test: all tests passed; ${#skips[@]} skipped"
 for skip in "${skips[@]}"; do echo "test: skipped: $skip"; done

@@ -18,6 +18,7 @@ final class MPICommunicator: Communicator {
     /// "world" or what a duplicate is for; named in every failure and stall message.
     private let name: String
     private let watchdog: StallWatchdog
+    private let rollCall: RollCall
     private(set) var secondsInCollectives: Double = 0
 
     /// True when an MPI launcher started this process: `mpirun` (OMPI_COMM_WORLD_SIZE) or
@@ -60,12 +61,17 @@ final class MPICommunicator: Communicator {
         MPI_Comm_size(comm, &value)
         size = Int(value)
         let rank = rank
-        watchdog = StallWatchdog(timeout: stallTimeout) { message in
-            MPICommunicator.abortJob("rank \(rank): \(message)")
-        }
         guard provided >= Int32(MPI_THREAD_MULTIPLE) else {
             MPICommunicator.abortJob("rank \(rank): this Open MPI provides thread level \(provided), not MPI_THREAD_MULTIPLE "
-                + "(\(MPI_THREAD_MULTIPLE)), which the gradient channel's thread needs")
+                + "(\(MPI_THREAD_MULTIPLE)), which the gradient channel's thread and the stall watchdog need")
+        }
+        var rollCallComm: MPI_Comm? = nil
+        let context = "rank \(rank), world communicator"
+        MPICommunicator.check(MPI_Comm_dup(comm, &rollCallComm), "MPI_Comm_dup", context)
+        MPICommunicator.check(MPI_Comm_set_errhandler(rollCallComm, mpi_errors_return()), "MPI_Comm_set_errhandler", context)
+        rollCall = RollCall(comm: rollCallComm!, rank: rank, size: size)
+        watchdog = StallWatchdog(timeout: stallTimeout, rollCall: rollCall) { message in
+            MPICommunicator.abortJob("rank \(rank): \(message)")
         }
         ranksOnNode = MPICommunicator.countRanksOnNode(comm, rank: rank)
     }
@@ -79,6 +85,7 @@ final class MPICommunicator: Communicator {
         size = parent.size
         ranksOnNode = parent.ranksOnNode
         watchdog = parent.watchdog
+        rollCall = parent.rollCall
         check(MPI_Comm_set_errhandler(comm, mpi_errors_return()), "MPI_Comm_set_errhandler")
     }
 
@@ -131,6 +138,7 @@ final class MPICommunicator: Communicator {
 
     /// Ends MPI once every rank has come here; after this no collective may run.
     func finalize() {
+        rollCall.close()
         check(MPI_Finalize(), "MPI_Finalize")
     }
 

@@ -16,4 +16,5 @@ static inline MPI_Request mpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Info mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Comm mpi_comm_null(void) { return MPI_COMM_NULL; }
+static inline int mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }

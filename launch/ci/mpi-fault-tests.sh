@@ -5,9 +5,11 @@
 #   stop-signal: SIGUSR1 to mpirun (forwarded to the ranks) makes every rank stop after the
 #              same step with status 75 and a checkpoint; --resume then carries on from the
 #              next step to the end, so metrics.jsonl holds each step once;
-#   stall:     rank 1 frozen with SIGSTOP mid-training leaves rank 0 waiting in a collective;
-#              its stall watchdog ends the job within stall_timeout (5 s) plus a few seconds,
-#              with status 70 and a message naming the collective and rank 0;
+#   stall:     rank 1 of 3 frozen with SIGSTOP mid-training leaves ranks 0 and 2 waiting in a
+#              collective; their stall watchdogs end the job within stall_timeout (5 s) plus a
+#              few seconds, with status 70 and a message from rank 0 naming the collective and
+#              rank 1, which did not answer rank 0's roll call (rank 2's successor, rank 0,
+#              answers that it waits too);
 #   diverged:  rank 1 started with another learning rate (mpirun's MPMD form, so the config
 #              field `lr` differs on that rank alone), so its parameters leave rank 0's at the
 #              first step; the checksum at step 2 (checksum_every=2) ends the job with status 70
@@ -97,8 +99,7 @@ stop_signal() {
 
 stall() {
     local out=$work/stall log=$work/stall.log timeout=5
-    # shellcheck disable=SC2086
-    mpirun --oversubscribe -n 2 "$executable" train --out "$out" --steps 100000 stall_timeout=$timeout $train_args >"$log" 2>&1 &
+    mpirun --oversubscribe -n 3 "$executable" train --out "$out" --steps 100000 stall_timeout=$timeout --batch 6 log_every=1 >"$log" 2>&1 &
     local mpirun_pid=$!
     wait_for_steps "$out" 3 "$mpirun_pid" || { kill -9 "$mpirun_pid" 2>/dev/null; result stall "training did not log 3 steps: $(tail -3 "$log")"; return; }
     local frozen started status=0
@@ -120,8 +121,8 @@ stall() {
     message=$(grep -m1 "stall_timeout" "$log")
     if (( status != 70 )); then result stall "status $status, expected 70: $(tail -5 "$log" | tr '\n' ' ')"
     elif (( seconds > timeout + 10 )); then result stall "ended ${seconds} s after the stop, more than stall_timeout + 10 s"
-    elif ! [[ $message =~ rank\ 0:\ MPI_[A-Za-z]+\ .*has\ been\ in\ progress ]]; then
-        result stall "no message names rank 0 and the collective: $(tail -5 "$log" | tr '\n' ' ')"
+    elif ! [[ $message =~ rank\ 0:\ MPI_[A-Za-z]+\ .*has\ been\ in\ progress.*rank\ 1\ did\ not\ answer ]]; then
+        result stall "no message from rank 0 names the collective and rank 1: $(tail -5 "$log" | tr '\n' ' ')"
     else echo "stall: ended ${seconds} s after rank 1 stopped, status $status: $message"; result stall ok
     fi
 }
