@@ -12,16 +12,17 @@ public final class Conv2D {
     /// A constant (K, C, R, S) 0/1 mask on the weight (the IAF step's autoregressive convolutions).
     let mask: Tensor?
 
-    /// PyTorch's default initialisation; with `weightNorm`, g starts at ||v|| (so w = v), and
-    /// `zeroInitialised` starts g and the bias at 0 (the last conv of a coupling: identity start).
+    /// PyTorch's default initialisation, its weights scaled by `weightGain`; with `weightNorm`, g
+    /// starts at ||v|| (so w = v), and `zeroInitialised` starts g and the bias at 0 (the last conv
+    /// of a coupling: identity start).
     public init(_ parameters: ParameterSet, _ name: String, _ initializer: ParameterInitializer,
                 in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
-                weightNorm: Bool = false, zeroInitialised: Bool = false, mask: Tensor? = nil) {
+                weightNorm: Bool = false, zeroInitialised: Bool = false, mask: Tensor? = nil, weightGain: Float = 1) {
         self.stride = stride
         self.mask = mask
         self.padding = padding ?? kernel / 2
         let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
-        let v = initializer.uniform(count: outChannels * inChannels * kernel * kernel, bound: bound)
+        let v = initializer.uniform(count: outChannels * inChannels * kernel * kernel, bound: weightGain * bound)
         let b = initializer.uniform(count: outChannels, bound: bound)
         weight = parameters.declare("\(name).\(weightNorm ? "v" : "weight")", shape: [outChannels, inChannels, kernel, kernel], values: v)
         if weightNorm {

@@ -12,11 +12,13 @@ final class Block {
 
     init(_ p: ParameterSet, _ name: String, _ initializer: ParameterInitializer, in cin: Int, out cout: Int,
          down: Bool, shape: VAEShape, forceSkip: Bool = false) {
-        let (stride, norm) = (down ? 2 : 1, shape.weightNorm)
-        conv1 = Conv2D(p, "\(name).conv1", initializer, in: cin, out: cout, kernel: 3, stride: stride, weightNorm: norm)
-        conv2 = shape.residual ? Conv2D(p, "\(name).conv2", initializer, in: cout, out: cout, kernel: 3, weightNorm: norm) : nil
+        let (stride, norm, gain) = (down ? 2 : 1, shape.weightNorm, shape.weightGain)
+        conv1 = Conv2D(p, "\(name).conv1", initializer, in: cin, out: cout, kernel: 3, stride: stride, weightNorm: norm, weightGain: gain)
+        conv2 = shape.residual
+            ? Conv2D(p, "\(name).conv2", initializer, in: cout, out: cout, kernel: 3, weightNorm: norm, weightGain: gain) : nil
         skip = shape.residual && (cin != cout || down || forceSkip)
-            ? Conv2D(p, "\(name).skip", initializer, in: cin, out: cout, kernel: 1, stride: stride, weightNorm: norm) : nil
+            ? Conv2D(p, "\(name).skip", initializer, in: cin, out: cout, kernel: 1, stride: stride, weightNorm: norm, weightGain: gain)
+            : nil
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -34,6 +36,15 @@ struct VAEShape {
     /// standard`; every one in gan, where no KL term would hold learned priors in place (the
     /// paper's GAN draws from N(0, I)).
     let standardPriors: Set<Int>
+    /// How the decoder starts, so that z reaches its output. With an encoder, the encoder makes
+    /// the decoder use z: PyTorch's default weights, and each stage adds a tenth of its block,
+    /// as the ResNet VAE. gan's generator has only z: under those its samples start uniform grey
+    /// (a pixel spread of 1.9 of 255) and the adversarial loss moves them all alike into one
+    /// image. It starts with He's weights (bound sqrt(6 / fan_in), which keep the variance
+    /// through ELU layers) and adds whole blocks; with either alone its samples still collapsed
+    /// within 300 steps, with both they did not (docs/results.md).
+    let weightGain: Float
+    let residualScale: Float
 
     init(_ config: Config) {
         channels = config.channels
@@ -46,6 +57,7 @@ struct VAEShape {
         iaf = config.iaf
         hasEncoder = config.objective.usesCoverage
         standardPriors = !hasEncoder ? Set(widths.indices) : config.top_prior == "standard" ? [widths.count - 1] : []
+        (weightGain, residualScale) = hasEncoder ? (1, 0.1) : (Float(6).squareRoot(), 1)
     }
 
     /// The VAE's convs are weight-normalised with the IAF step, as the paper's ("only weight
@@ -110,7 +122,7 @@ public final class Decoder {
     /// posterior's residual (rm, rls) and with IAF the top-down context c_down (W[i] channels);
     /// nil when there is nothing to emit (gan).
     let priors: [Conv2D?]
-    let blocks: [Block]           // d = d + 0.1 * Block(concat(d, z_i)), 1x1 skip
+    let blocks: [Block]           // d = d + residualScale * Block(concat(d, z_i)), 1x1 skip
     let ups: [Conv2D?]            // nearest x2, then conv3x3 to the next stage's width
     let flows: [IAFStep?]         // the optional IAF step on each stage's posterior sample
     let output: Conv2D            // mean = conv3x3(d, C)
@@ -129,9 +141,12 @@ public final class Decoder {
         blocks = w.indices.map {
             Block(p, "stage\($0).block", initializer, in: w[$0] + z, out: w[$0], down: false, shape: shape, forceSkip: true)
         }
-        ups = w.indices.map { $0 == 0 ? nil : Conv2D(p, "stage\($0).up", initializer, in: w[$0], out: w[$0 - 1], kernel: 3, weightNorm: norm) }
+        ups = w.indices.map {
+            $0 == 0 ? nil
+                : Conv2D(p, "stage\($0).up", initializer, in: w[$0], out: w[$0 - 1], kernel: 3, weightNorm: norm, weightGain: shape.weightGain)
+        }
         flows = w.indices.map { shape.iaf && shape.hasEncoder ? IAFStep(p, "stage\($0).iaf", initializer, z: z, width: w[$0]) : nil }
-        output = Conv2D(p, "output", initializer, in: w[0], out: shape.channels, kernel: 3, weightNorm: norm)
+        output = Conv2D(p, "output", initializer, in: w[0], out: shape.channels, kernel: 3, weightNorm: norm, weightGain: shape.weightGain)
         logSigma = p.declare("logsigma", shape: [], values: [0])
         p.build()
     }
@@ -175,7 +190,7 @@ public final class Decoder {
             } else {
                 sample = prior.map { $0.mean + exp($0.logScale) * eps } ?? eps
             }
-            d = d + 0.1 * blocks[i](concatChannels([d, sample]))
+            d = d + shape.residualScale * blocks[i](concatChannels([d, sample]))
             if let up = ups[i] { d = up(upsample2x(d)) }
         }
         return (output(d), posterior == nil ? [] : kl.map { $0! })
