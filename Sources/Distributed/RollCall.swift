@@ -45,9 +45,10 @@ final class RollCall: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !closed, size > 1 else { return nil }
+        // Never freed: this runs once, just before the job ends, and MPI may use them until then.
         let question = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        question.initialize(to: 0)
         let answer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.answerBytes)
-        // Left allocated when no answer came: MPI may still write them until the job ends.
         var asked: MPI_Request? = nil
         var answered: MPI_Request? = nil
         guard MPI_Irecv(answer, Int32(Self.answerBytes), mpi_byte(), Int32(successor), Self.answerTag, comm, &answered) == MPI_SUCCESS,
