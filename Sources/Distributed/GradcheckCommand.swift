@@ -11,7 +11,7 @@ let gradcheckCommand = Command(
         Builds the model of the config (use small widths: the check evaluates each loss twice per
         checked parameter), takes 4 images of uniform noise, and compares, for each loss of the
         objective (coverage, quality, discriminator with its gradient penalty) and each network
-        it trains, the analytic gradient with central differences (steps 1e-2 and 5e-3) at the 6
+        it trains, the analytic gradient with central differences (steps 3e-3 and 1.5e-3) at the 6
         parameters with the largest gradient, passing over those where the two steps disagree
         (a ReLU kink within the step; counted as skipped). Prints one JSON line per check, then
         the worst relative error; exits 1 when it exceeds the tolerance (2e-2).

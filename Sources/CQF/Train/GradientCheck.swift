@@ -12,7 +12,10 @@ public struct GradientCheck {
     public let config: Config
     /// Parameters checked per network and loss.
     public var elements = 6
-    public var stepSize: Float = 1e-2
+    /// Small enough for gan: its first samples move D's inputs across ReLU kinks so densely
+    /// that quotients at h and h/2 agree with each other and not with the gradient (its worst
+    /// error 4.3% at 1e-2, 1.3% at 3e-3, 0.7% at 1e-3); every other check stays within 1.1%.
+    public var stepSize: Float = 3e-3
     /// The worst relative error that still passes.
     public var tolerance = 2e-2
 
