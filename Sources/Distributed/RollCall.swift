@@ -30,8 +30,9 @@ final class RollCall: @unchecked Sendable {
     /// The rank this one asks.
     var successor: Int { (rank + 1) % size }
 
-    /// Answers every question that has arrived with `activity`, what this rank is doing.
-    func answerQuestions(activity: String) {
+    /// Answers every question that has arrived with `activity`, what this rank is doing, which
+    /// is worded only when a question came.
+    func answerQuestions(activity: @autoclosure () -> String) {
         lock.lock()
         defer { lock.unlock() }
         guard !closed else { return }
@@ -56,7 +57,7 @@ final class RollCall: @unchecked Sendable {
         else { return nil }
         let deadline = monotonicSeconds() + seconds
         while monotonicSeconds() < deadline {
-            answerArrivedQuestions(activity)
+            answerArrivedQuestions { activity }
             var done: Int32 = 0
             guard MPI_Test(&answered, &done, mpi_status_ignore()) == MPI_SUCCESS else { return nil }
             if done != 0 {
@@ -75,7 +76,7 @@ final class RollCall: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func answerArrivedQuestions(_ activity: String) {
+    private func answerArrivedQuestions(_ activity: () -> String) {
         completeSends()
         var arrived: Int32 = 0
         var status = MPI_Status()
@@ -84,7 +85,7 @@ final class RollCall: @unchecked Sendable {
             guard MPI_Recv(&question, 1, mpi_byte(), status.MPI_SOURCE, Self.questionTag, comm, mpi_status_ignore()) == MPI_SUCCESS
             else { return }
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.answerBytes)
-            let text = Array(activity.utf8CString.dropLast().prefix(Self.answerBytes - 1)) + [0]
+            let text = Array(activity().utf8CString.dropLast().prefix(Self.answerBytes - 1)) + [0]
             buffer.initialize(from: text, count: text.count)
             var request: MPI_Request? = nil
             guard MPI_Isend(buffer, Int32(text.count), mpi_byte(), status.MPI_SOURCE, Self.answerTag, comm, &request) == MPI_SUCCESS

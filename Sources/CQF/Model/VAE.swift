@@ -43,8 +43,8 @@ struct VAEShape {
     /// image. It starts with He's weights (bound sqrt(6 / fan_in), which keep the variance
     /// through ELU layers) and adds whole blocks; with either alone its samples still collapsed
     /// within 300 steps, with both they did not (docs/results.md).
-    let weightGain: Float
-    let residualScale: Float
+    var weightGain: Float { hasEncoder ? 1 : Float(6).squareRoot() }
+    var residualScale: Float { hasEncoder ? 0.1 : 1 }
 
     init(_ config: Config) {
         channels = config.channels
@@ -57,7 +57,6 @@ struct VAEShape {
         iaf = config.iaf
         hasEncoder = config.objective.usesCoverage
         standardPriors = !hasEncoder ? Set(widths.indices) : config.top_prior == "standard" ? [widths.count - 1] : []
-        (weightGain, residualScale) = hasEncoder ? (1, 0.1) : (Float(6).squareRoot(), 1)
     }
 
     /// The VAE's convs are weight-normalised with the IAF step, as the paper's ("only weight
