@@ -48,7 +48,8 @@ let evalCommand = Command(
     }
 )
 
-/// The model a checkpoint holds: its config from the metadata, then its weights and running averages.
+/// The model a checkpoint holds: its config from the metadata, then its weights (the moving
+/// averages where it kept them, config field ema_decay) and batch-norm running averages.
 func loadModel(checkpoint path: String) throws -> (CQFModel, Checkpoint) {
     let checkpoint = try Checkpoint.load(path: path)
     guard let json = checkpoint.metadata[Checkpoint.Key.config] else {
@@ -58,7 +59,7 @@ func loadModel(checkpoint path: String) throws -> (CQFModel, Checkpoint) {
     try json.write(toFile: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: file) }
     let model = CQFModel(config: try Config.load(path: file, overrides: []))
-    try checkpoint.restore(parameterSets: model.networks.map { ($0.name + ".", $0.parameters, nil) },
-                           buffers: model.networks.flatMap { $0.parameters.buffers })
+    try checkpoint.restore(parameterSets: model.networks.map { ($0.name + ".", $0.parameters, nil, nil) },
+                           buffers: model.networks.flatMap { $0.parameters.buffers }, weights: .averaged)
     return (model, checkpoint)
 }

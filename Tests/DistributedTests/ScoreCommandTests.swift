@@ -63,12 +63,13 @@ final class ScoreCommandTests: ExecutableTestCase {
     }
 
     /// train's FD and IS every score_every steps, on two ranks, are what `score` says of the same
-    /// checkpoint's samples against the test split; without the feature file it warns and trains.
+    /// checkpoint's samples against the test split, both from the VAE's averaged weights
+    /// (ema_decay); without the feature file it warns and trains.
     func testTrainingScoresWhatScoreSays() throws {
         let (features, _, _) = try inputs()
         let run = try temporaryFolder()
         let trained = try self.run(["train", "--out", run.path, "--steps", "4", "--batch", "8"] + ScoreCommandTests.smallModel
-            + ["log_every=3", "score_every=2", "score_images=20", "score_features=\(features)"], ranks: 2, timeout: 300)
+            + ["log_every=3", "score_every=2", "score_images=20", "score_features=\(features)", "ema_decay=0.5"], ranks: 2, timeout: 300)
         XCTAssertEqual(trained.status, 0, trained.standardError)
         let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         let logged = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
@@ -77,6 +78,12 @@ final class ScoreCommandTests: ExecutableTestCase {
         XCTAssert(trained.standardError.contains("FD "), trained.standardError)
 
         let checkpoint = run.appendingPathComponent("checkpoints/step-4.safetensors").path
+        let file = try SafeTensors.read(path: checkpoint)
+        XCTAssertEqual(Set(file.names.filter { $0.hasPrefix("average.") }.map { $0.split(separator: ".")[1] }), ["encoder", "decoder"])
+        var (trainedBias, averagedBias) = (Float(0), Float(0))
+        try file.copy("decoder.output.bias", into: &trainedBias, count: 1)
+        try file.copy("average.decoder.output.bias", into: &averagedBias, count: 1)
+        XCTAssertNotEqual(trainedBias, averagedBias, "the average lags the trained weights")
         let scored = try scores(["score", "--checkpoint", checkpoint, "--count", "20", "--seed", "0", "--dataset", "fashion-mnist",
                                  "--features", features, "--batch", "100", "--threads", "1"], ranks: 2)
         let last = logged.last ?? [:]

@@ -5,11 +5,14 @@
 //                                    ("encoder.") that all its names start with and no other set's does
 //   optimizer.<parameter name>.m     Adamax's first moment m for that parameter
 //   optimizer.<parameter name>.u     Adamax's infinity norm u (Kingma & Ba, Algorithm 2)
+//   average.<parameter name>         its moving average (config field ema_decay > 0), which
+//                                    evaluation uses in place of the trained value
 //   <buffer name>                    saved state that is not trained (batch-norm running averages)
-// so `{k: v for k, v in f.items() if not k.startswith("optimizer.")}` is the model alone.
-// Metadata (strings): `format_version`, `step`, `optimizer.<prefix>step` (each Adamax's own
-// step count), and the trainer's entries under the keys of `Checkpoint.Key` (config JSON,
-// data position, RNG state). Loading checks every name and shape before it copies anything.
+// so `{k: v for k, v in f.items() if not k.startswith(("optimizer.", "average."))}` is the
+// trained model alone. Metadata (strings): `format_version`, `step`, `optimizer.<prefix>step`
+// (each Adamax's own step count), `average.<prefix>updates`, and the trainer's entries under
+// the keys of `Checkpoint.Key` (config JSON, data position, RNG state). Loading checks every
+// name and shape before it copies anything.
 import Foundation
 
 public struct CheckpointError: Error, CustomStringConvertible {
@@ -18,8 +21,17 @@ public struct CheckpointError: Error, CustomStringConvertible {
 }
 
 public struct Checkpoint {
-    /// One network's parameters, the prefix all their names start with, and its optimizer, if trained.
-    public typealias ParameterGroup = (prefix: String, parameters: ParameterSet, optimizer: Adamax?)
+    /// One network's parameters, the prefix all their names start with, its optimizer, if
+    /// trained, and the moving average of its weights, if kept.
+    public typealias ParameterGroup = (prefix: String, parameters: ParameterSet, optimizer: Adamax?, average: WeightAverage?)
+
+    /// Which values `restore` puts in the parameters.
+    public enum Weights {
+        /// The trained values (to resume training).
+        case trained
+        /// Each parameter's moving average where the checkpoint has one, else its trained value (to evaluate).
+        case averaged
+    }
 
     /// Bumped when the naming or the metadata changes meaning; older files are refused by name.
     public static let formatVersion = 1
@@ -32,6 +44,7 @@ public struct Checkpoint {
     }
 
     static let optimizerPrefix = "optimizer."
+    static let averagePrefix = "average."
     static let reservedKeys: Set<String> = ["format_version", "step"]
 
     public let path: String
@@ -47,7 +60,7 @@ public struct Checkpoint {
         try checkNames(parameterSets, buffers, file: path)
         var entries: [SafeTensors.Entry] = []
         var fileMetadata = metadata
-        if let key = metadata.keys.sorted().first(where: { reservedKeys.contains($0) || $0.hasPrefix(optimizerPrefix) }) {
+        if let key = metadata.keys.sorted().first(where: { reservedKeys.contains($0) || isStateName($0) }) {
             throw CheckpointError("Cannot write checkpoint \(path): the metadata key '\(key)' is reserved for the checkpoint format.")
         }
         fileMetadata["format_version"] = String(formatVersion)
@@ -63,6 +76,13 @@ public struct Checkpoint {
             for parameter in group.parameters.parameters {
                 entries.append((optimizerPrefix + parameter.name + ".m", parameter.shape, UnsafePointer(optimizer.firstMoment.pointer + parameter.offset)))
                 entries.append((optimizerPrefix + parameter.name + ".u", parameter.shape, UnsafePointer(optimizer.infinityNorm.pointer + parameter.offset)))
+            }
+        }
+        for group in parameterSets {
+            guard let average = group.average else { continue }
+            fileMetadata[averagePrefix + group.prefix + "updates"] = String(average.updates)
+            for parameter in group.parameters.parameters {
+                entries.append((averagePrefix + parameter.name, parameter.shape, UnsafePointer(average.values.pointer + parameter.offset)))
             }
         }
         for buffer in buffers {
@@ -84,21 +104,44 @@ public struct Checkpoint {
             throw CheckpointError("Checkpoint \(path) has no valid step in its metadata, expected a non-negative integer.")
         }
         return Checkpoint(path: path, step: step, metadata: file.metadata.filter { key, _ in
-            !reservedKeys.contains(key) && !key.hasPrefix(optimizerPrefix)
+            !reservedKeys.contains(key) && !isStateName(key)
         }, file: file)
     }
 
-    /// Copies the checkpoint into the model: every parameter of `parameterSets`, the moments and
-    /// step of each optimizer given (pass nil to load weights alone, as `eval` does), and every
-    /// buffer. The checkpoint's model tensors must be exactly these, with the same shapes;
-    /// otherwise nothing is copied and the error names the first tensor that differs.
-    public func restore(parameterSets: [ParameterGroup], buffers: [(name: String, tensor: Tensor)]) throws {
+    /// Names of the optimizers' and the averages' state, which is not the model's own.
+    static func isStateName(_ name: String) -> Bool { name.hasPrefix(optimizerPrefix) || name.hasPrefix(averagePrefix) }
+
+    /// Copies the checkpoint into the model: every parameter of `parameterSets` (the trained
+    /// values, or with `.averaged` their moving averages where the file has them), the moments
+    /// and step of each optimizer given (pass nil to load weights alone, as `eval` does), the
+    /// average of each network that keeps one (started at its weights when the file has none:
+    /// averaging turned on at a resume), and every buffer. The checkpoint's model tensors must be
+    /// exactly these, with the same shapes; otherwise nothing is copied and the error names the
+    /// first tensor that differs.
+    public func restore(parameterSets: [ParameterGroup], buffers: [(name: String, tensor: Tensor)], weights: Weights = .trained) throws {
         try Checkpoint.checkNames(parameterSets, buffers, file: path)
         var targets: [(name: String, shape: [Int], destination: UnsafeMutablePointer<Float>)] = []
         var optimizerSteps: [(Adamax, Int)] = []
+        var averageUpdates: [(WeightAverage, Int?)] = []
         for group in parameterSets {
+            let updatesKey = Checkpoint.averagePrefix + group.prefix + "updates"
+            let averaged = file.metadata[updatesKey] != nil
             for parameter in group.parameters.parameters {
-                targets.append((parameter.name, parameter.shape, parameter.tensor.data))
+                let name = (weights == .averaged && averaged ? Checkpoint.averagePrefix : "") + parameter.name
+                targets.append((name, parameter.shape, parameter.tensor.data))
+            }
+            if let average = group.average {
+                guard averaged else {
+                    averageUpdates.append((average, nil))
+                    continue
+                }
+                guard let updates = Int(file.metadata[updatesKey]!), updates >= 0 else {
+                    throw CheckpointError("Checkpoint \(path) has no valid \(updatesKey) in its metadata, expected a non-negative integer.")
+                }
+                averageUpdates.append((average, updates))
+                for parameter in group.parameters.parameters {
+                    targets.append((Checkpoint.averagePrefix + parameter.name, parameter.shape, average.values.pointer + parameter.offset))
+                }
             }
             guard let optimizer = group.optimizer else { continue }
             let key = Checkpoint.optimizerPrefix + group.prefix + "step"
@@ -123,8 +166,8 @@ public struct Checkpoint {
                 throw CheckpointError("Checkpoint \(path) does not match the model: tensor '\(target.name)' is \(info.dtype.rawValue) \(info.shape), expected F32 \(target.shape).")
             }
         }
-        let expected = Set(targets.map(\.name))
-        if let extra = file.names.first(where: { !expected.contains($0) && !$0.hasPrefix(Checkpoint.optimizerPrefix) }) {
+        let modelNames = Set(parameterSets.flatMap { $0.parameters.parameters.map(\.name) } + buffers.map(\.name))
+        if let extra = file.names.first(where: { !modelNames.contains($0) && !Checkpoint.isStateName($0) }) {
             throw CheckpointError("Checkpoint \(path) does not match the model: the model has no tensor '\(extra)'.")
         }
 
@@ -132,13 +175,21 @@ public struct Checkpoint {
             try file.copy(target.name, into: target.destination, count: target.shape.reduce(1, *))
         }
         for (optimizer, step) in optimizerSteps { optimizer.restore(step: step) }
+        for (average, updates) in averageUpdates {
+            if let updates {
+                average.restore(updates: updates)
+            } else {
+                let parameters = parameterSets.first { $0.average === average }!.parameters
+                average.values.pointer.update(from: parameters.values.pointer, count: parameters.count)
+            }
+        }
     }
 
     /// Refuses prefixes that overlap, parameters outside their set's prefix, and names used twice.
     private static func checkNames(_ groups: [ParameterGroup], _ buffers: [(name: String, tensor: Tensor)], file: String) throws {
         for (i, a) in groups.enumerated() {
-            guard !a.prefix.isEmpty, !a.prefix.hasPrefix(optimizerPrefix) else {
-                throw CheckpointError("Checkpoint \(file): the prefix '\(a.prefix)' must be non-empty and must not start with '\(optimizerPrefix)'.")
+            guard !a.prefix.isEmpty, !isStateName(a.prefix) else {
+                throw CheckpointError("Checkpoint \(file): the prefix '\(a.prefix)' must be non-empty and must not start with '\(optimizerPrefix)' or '\(averagePrefix)'.")
             }
             for b in groups[(i + 1)...] where a.prefix.hasPrefix(b.prefix) || b.prefix.hasPrefix(a.prefix) {
                 throw CheckpointError("Checkpoint \(file): the prefixes '\(a.prefix)' and '\(b.prefix)' overlap, so their names could collide.")
@@ -149,8 +200,8 @@ public struct Checkpoint {
         }
         var seen = Set<String>()
         for name in groups.flatMap({ $0.parameters.parameters.map(\.name) }) + buffers.map(\.name) {
-            guard !name.hasPrefix(optimizerPrefix), seen.insert(name).inserted else {
-                throw CheckpointError("Checkpoint \(file): the tensor name '\(name)' is used twice or starts with '\(optimizerPrefix)'.")
+            guard !isStateName(name), seen.insert(name).inserted else {
+                throw CheckpointError("Checkpoint \(file): the tensor name '\(name)' is used twice or starts with '\(optimizerPrefix)' or '\(averagePrefix)'.")
             }
         }
     }

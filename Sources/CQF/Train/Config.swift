@@ -66,6 +66,9 @@ public struct Config: Codable, Equatable, Sendable {
     public var d_lr: Float = 0.002
     public var d_beta1: Float = 0.9
     public var d_beta2: Float = 0.999
+    /// Decay of the moving average of the VAE's weights that samples, `eval` and `score` use in
+    /// place of the trained weights (0: none; 0.999 averages over about the last 1,000 steps).
+    public var ema_decay: Float = 0
     /// Importance samples for the evaluation bound (1 = the ELBO).
     public var eval_k = 1
 
@@ -233,6 +236,7 @@ extension Config {
         try require([beta1, beta2, d_beta1, d_beta2].allSatisfy { $0 >= 0 && $0 < 1 },
                     "config fields beta1, beta2, d_beta1 and d_beta2 must lie in [0, 1)")
         try require(eps > 0, "config field eps must be positive, got \(eps)")
+        try require(ema_decay >= 0 && ema_decay < 1, "config field ema_decay must lie in [0, 1), got \(ema_decay)")
         try require((1...10000).contains(eval_k), "config field eval_k must lie in 1...10000, got \(eval_k)")
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,
                     "config fields log_every, sample_every, checkpoint_every and checksum_every must be at least 1")

@@ -27,6 +27,8 @@ public final class Trainer {
     let events: TensorBoardLog?
     let health = TrainingHealth()
     let quality: QualityProbe?
+    /// The moving averages of the VAE's weights (config field ema_decay), by network name.
+    let averages: [String: WeightAverage]
     /// The step to run next (steps already done).
     public private(set) var nextStep = 0
 
@@ -43,6 +45,10 @@ public final class Trainer {
                                  seed: UInt64(config.seed))
         model = CQFModel(config: config)
         step = TrainingStep(model: model, communicator: communicator)
+        // The VAE alone is averaged: f's batch norm keeps running averages of its trained
+        // weights' activations, which averaged weights would not match.
+        averages = config.ema_decay == 0 ? [:] : Dictionary(uniqueKeysWithValues: model.generatorNetworks
+            .filter { $0.name != "f" }.map { ($0.name, WeightAverage(of: $0.parameters, decay: config.ema_decay)) })
         let files = FileManager.default
         if communicator.isRoot {
             for folder in ["", "/checkpoints", "/samples"] {
@@ -63,7 +69,7 @@ public final class Trainer {
 
     /// Each network with its optimizer, by checkpoint prefix.
     private var parameterGroups: [Checkpoint.ParameterGroup] {
-        model.networks.map { ($0.name + ".", $0.parameters, step.optimizers[$0.name]) }
+        model.networks.map { ($0.name + ".", $0.parameters, step.optimizers[$0.name], averages[$0.name]) }
     }
 
     private var buffers: [(name: String, tensor: Tensor)] { model.networks.flatMap { $0.parameters.buffers } }
@@ -92,7 +98,13 @@ public final class Trainer {
             communicator.broadcastValues(of: set)
             communicator.broadcast(step.optimizers[name]!)
             for buffer in set.buffers { communicator.broadcast(buffer.tensor.storage) }
+            if let average = averages[name] { communicator.broadcast(average.values) }
         }
+    }
+
+    /// Runs `body` (samples, the FD probe) with the averaged weights in the networks that keep them.
+    private func withAveragedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        try WeightAverage.withAveragedWeights(model.networks.compactMap { name, set in averages[name].map { ($0, set) } }, body)
     }
 
     /// Trains up to `config.steps`. Returns false when stopped early by `stopRequested` (after
@@ -111,6 +123,7 @@ public final class Trainer {
                 step.run(x, step: nextStep, firstImage: communicator.rank * loader.localBatch)
             }
             try FiniteCheck.throwIfFailed()
+            for (name, set) in model.networks { averages[name]?.update(from: set) }
             nextStep += 1
             interval.steps += 1
             interval.seconds += Date().timeIntervalSince(begin)
@@ -120,7 +133,7 @@ public final class Trainer {
             var scored: SampleQuality.Scores?
             if let quality, nextStep % config.score_every == 0 {
                 let before = communicatorSeconds
-                scored = try quality.measure(model)
+                scored = try withAveragedWeights { try quality.measure(model) }
                 // The probe's collectives are not the steps' communication, and its buffers' sizes are not the step's.
                 interval.communication += communicatorSeconds - before
                 BufferPool.trim()
@@ -154,7 +167,7 @@ public final class Trainer {
     @discardableResult
     private func writeSamples() throws -> Double {
         let path = options.out + "/samples/step-\(nextStep).png"
-        let grid = try model.writeSampleGrid(path: path, count: config.sample_grid, seed: config.seed)
+        let grid = try withAveragedWeights { try model.writeSampleGrid(path: path, count: config.sample_grid, seed: config.seed) }
         let png = try Data(contentsOf: URL(fileURLWithPath: path))
         events?.image(tag: "samples", png: Array(png), width: grid.width, height: grid.height, channels: config.channels, step: nextStep)
         return grid.spread

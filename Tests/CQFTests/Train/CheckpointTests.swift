@@ -35,7 +35,7 @@ final class CheckpointTests: XCTestCase {
             runningMean = random.tensor([1, 3, 1, 1])
         }
 
-        var groups: [Checkpoint.ParameterGroup] { [("encoder.", encoder, encoderOptimizer), ("decoder.", decoder, decoderOptimizer)] }
+        var groups: [Checkpoint.ParameterGroup] { [("encoder.", encoder, encoderOptimizer, nil), ("decoder.", decoder, decoderOptimizer, nil)] }
         var buffers: [(name: String, tensor: Tensor)] { [("encoder.stage0.bn.running_mean", runningMean)] }
 
         /// One Adamax step on gradients that depend on the current parameters.
@@ -82,7 +82,7 @@ final class CheckpointTests: XCTestCase {
     func testTensorNamesReadLikeTheModel() throws {
         let model = Model(seed: 2)
         let path = directory + "/names.safetensors"
-        try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, model.encoderOptimizer), ("decoder.", model.decoder, nil)],
+        try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, model.encoderOptimizer, nil), ("decoder.", model.decoder, nil, nil)],
                             buffers: model.buffers, metadata: [:])
         let file = try SafeTensors.read(path: path)
         XCTAssertEqual(file.names, [
@@ -100,11 +100,57 @@ final class CheckpointTests: XCTestCase {
         let path = directory + "/weights.safetensors"
         try Checkpoint.save(path: path, step: 2, parameterSets: saved.groups, buffers: saved.buffers, metadata: [:])
         let loaded = Model(seed: 4)
-        try Checkpoint.load(path: path).restore(parameterSets: [("encoder.", loaded.encoder, nil), ("decoder.", loaded.decoder, nil)],
+        try Checkpoint.load(path: path).restore(parameterSets: [("encoder.", loaded.encoder, nil, nil), ("decoder.", loaded.decoder, nil, nil)],
                                                 buffers: loaded.buffers)
         XCTAssertEqual(loaded.encoder.values.pointer[7], saved.encoder.values.pointer[7])
         XCTAssertEqual(loaded.encoderOptimizer.step, 0)
         XCTAssertEqual(loaded.encoderOptimizer.firstMoment.pointer[7], 0)
+    }
+
+    func testAveragedWeightsAreKeptAndEvaluationLoadsThem() throws {
+        let saved = Model(seed: 8)
+        let average = WeightAverage(of: saved.decoder, decay: 0.9)
+        var expected = Array(UnsafeBufferPointer(start: saved.decoder.values.pointer, count: saved.decoder.count)).map(Double.init)
+        for t in 1...30 {
+            saved.train(steps: 1)
+            average.update(from: saved.decoder)
+            let keep = min(0.9, Double(1 + t) / Double(10 + t))
+            for i in expected.indices { expected[i] = keep * expected[i] + (1 - keep) * Double(saved.decoder.values.pointer[i]) }
+        }
+        for i in expected.indices { XCTAssertEqual(Double(average.values.pointer[i]), expected[i], accuracy: 1e-5) }
+        let path = directory + "/averaged.safetensors"
+        let groups: [Checkpoint.ParameterGroup] = [("encoder.", saved.encoder, saved.encoderOptimizer, nil),
+                                                   ("decoder.", saved.decoder, saved.decoderOptimizer, average)]
+        try Checkpoint.save(path: path, step: 30, parameterSets: groups, buffers: saved.buffers, metadata: [:])
+        let checkpoint = try Checkpoint.load(path: path)
+        XCTAssertEqual(checkpoint.metadata, [:], "the averages' update count is the format's, not the trainer's")
+
+        let evaluated = Model(seed: 9)
+        try checkpoint.restore(parameterSets: [("encoder.", evaluated.encoder, nil, nil), ("decoder.", evaluated.decoder, nil, nil)],
+                               buffers: evaluated.buffers, weights: .averaged)
+        XCTAssertEqual(evaluated.decoder.values.pointer[5], average.values.pointer[5], "the decoder evaluates with its average")
+        XCTAssertNotEqual(evaluated.decoder.values.pointer[5], saved.decoder.values.pointer[5])
+        XCTAssertEqual(evaluated.encoder.values.pointer[5], saved.encoder.values.pointer[5], "the encoder kept no average")
+
+        let resumed = Model(seed: 10)
+        let resumedAverage = WeightAverage(of: resumed.decoder, decay: 0.9)
+        try checkpoint.restore(parameterSets: [("encoder.", resumed.encoder, resumed.encoderOptimizer, nil),
+                                               ("decoder.", resumed.decoder, resumed.decoderOptimizer, resumedAverage)], buffers: resumed.buffers)
+        XCTAssertEqual(resumed.state, saved.state, "training resumes from the trained weights")
+        XCTAssertEqual(resumedAverage.updates, 30)
+        XCTAssertEqual(resumedAverage.values.pointer[5], average.values.pointer[5])
+
+        // Averaging turned on at a resume from a checkpoint without averages starts at the weights.
+        let plain = directory + "/plain.safetensors"
+        try Checkpoint.save(path: plain, step: 30, parameterSets: saved.groups, buffers: saved.buffers, metadata: [:])
+        let started = WeightAverage(of: resumed.decoder, decay: 0.9)
+        try Checkpoint.load(path: plain).restore(parameterSets: [("encoder.", resumed.encoder, resumed.encoderOptimizer, nil),
+                                                                 ("decoder.", resumed.decoder, resumed.decoderOptimizer, started)],
+                                                 buffers: resumed.buffers)
+        XCTAssertEqual(started.updates, 0)
+        XCTAssertEqual(started.values.pointer[5], saved.decoder.values.pointer[5])
+        let names = try SafeTensors.read(path: path).names.filter { $0.hasPrefix("average.") }
+        XCTAssertEqual(names, ["average.decoder.out.weight", "average.decoder.logsigma"])
     }
 
     func testMismatchedModelsAreRefusedNamingTheTensorAndNothingIsCopied() throws {
@@ -128,7 +174,7 @@ final class CheckpointTests: XCTestCase {
         assertThrowsOneSentence(try checkpoint.restore(parameterSets: [model.groups[0]], buffers: model.buffers),
                     mentions: ["model has no tensor 'decoder."])
         let weightsOnly = directory + "/weights-only.safetensors"
-        try Checkpoint.save(path: weightsOnly, step: 1, parameterSets: [("encoder.", saved.encoder, nil), ("decoder.", saved.decoder, nil)],
+        try Checkpoint.save(path: weightsOnly, step: 1, parameterSets: [("encoder.", saved.encoder, nil, nil), ("decoder.", saved.decoder, nil, nil)],
                             buffers: saved.buffers, metadata: [:])
         assertThrowsOneSentence(try Checkpoint.load(path: weightsOnly).restore(parameterSets: model.groups, buffers: model.buffers),
                     mentions: ["no optimizer state for 'encoder.'"])
@@ -137,9 +183,9 @@ final class CheckpointTests: XCTestCase {
     func testNamesThatCouldCollideAreRefused() throws {
         let model = Model(seed: 7)
         let path = directory + "/refused.safetensors"
-        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, nil), ("encoder.stage0.", model.decoder, nil)],
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("encoder.", model.encoder, nil, nil), ("encoder.stage0.", model.decoder, nil, nil)],
                                         buffers: [], metadata: [:]), mentions: ["overlap"])
-        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("enc.", model.decoder, nil)], buffers: [], metadata: [:]),
+        assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: [("enc.", model.decoder, nil, nil)], buffers: [], metadata: [:]),
                     mentions: ["'decoder.out.weight'", "'enc.'"])
         assertThrowsOneSentence(try Checkpoint.save(path: path, step: 0, parameterSets: model.groups,
                                         buffers: [("decoder.logsigma", model.runningMean)], metadata: [:]),
