@@ -49,43 +49,47 @@ public func measureLoaderThroughput(count: Int = 20_000, side: Int = 32, globalB
 /// `prepare` of a folder of `count` CelebA-sized JPEGs (178x218, quality 90, textured so the
 /// decoder has real work): center crop 178, resize to 96, packed, over the ranks of `communicator`.
 public func measureFolderPrepareThroughput(count: Int = 4_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
-    try withSharedBenchFolder(communicator) { folder in
-        let (width, height) = (178, 218)
-        if communicator.isRoot {
+    let (width, height) = (178, 218)
+    return try measurePrepareThroughput(
+        name: "prepare_jpeg_folder", over: communicator,
+        detail: "\(count) JPEGs of \(width)x\(height) (quality 90), center crop 178, antialiased resize to 96, packed",
+        writeInput: { folder in
             try FileManager.default.createDirectory(atPath: "\(folder)/images", withIntermediateDirectories: true)
             for index in 0..<count {
                 try writeJPEG(path: "\(folder)/images/\(String(format: "%06d", index)).jpg", pixels: texturedPixels(index, width: width, height: height),
                               width: width, height: height, channels: 3, quality: 90)
             }
-        }
-        communicator.barrier()
-        let source = try ImageFolderSource(path: "\(folder)/images", size: 96, crop: 178)
-        let summary = try prepareDataset(source, to: "\(folder)/bench.packed", over: communicator)
-        return ThroughputResult(name: "prepare_jpeg_folder", imagesPerSecond: Double(summary.count) / summary.seconds,
-                                images: summary.count, seconds: summary.seconds,
-                                detail: "\(count) JPEGs of \(width)x\(height) (quality 90), center crop 178, antialiased resize to 96, packed, \(ranks(communicator))")
-    }
+        },
+        source: { folder in try ImageFolderSource(path: "\(folder)/images", size: 96, crop: 178) })
 }
 
 /// `prepare` of an lmdb of `count` LSUN-sized WebP images (342x256: LSUN's images are 256 on
 /// their shorter side; lossy, quality 75, textured): center crop 256, resize to 64, packed, over
 /// the ranks of `communicator`.
 public func measureLSUNPrepareThroughput(count: Int = 2_000, over communicator: Communicator = SingleProcess()) throws -> ThroughputResult {
-    try withSharedBenchFolder(communicator) { folder in
-        let (width, height) = (342, 256)
-        let database = "\(folder)/bedroom_train_lmdb"
-        if communicator.isRoot {
-            try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
-            try writeLMDB(folder: database, values: (0..<count).map {
+    let (width, height) = (342, 256)
+    return try measurePrepareThroughput(
+        name: "prepare_lsun_webp", over: communicator,
+        detail: "lmdb of \(count) WebPs of \(width)x\(height) (lossy, quality 75), center crop 256, antialiased resize to 64, packed",
+        writeInput: { folder in
+            try FileManager.default.createDirectory(atPath: "\(folder)/bedroom_train_lmdb", withIntermediateDirectories: true)
+            try writeLMDB(folder: "\(folder)/bedroom_train_lmdb", values: (0..<count).map {
                 encodeWebP(texturedPixels($0, width: width, height: height), width: width, height: height, quality: 75)
             })
-        }
+        },
+        source: { folder in try LSUNSource(path: "\(folder)/bedroom_train_lmdb", split: .train, size: 64, crop: nil) })
+}
+
+/// `prepare` over the ranks of `communicator` of the input that rank 0 writes with `writeInput`
+/// into the shared bench folder and every rank opens with `source`.
+private func measurePrepareThroughput(name: String, over communicator: Communicator, detail: String,
+                                      writeInput: (String) throws -> Void, source: (String) throws -> ImageSource) throws -> ThroughputResult {
+    try withSharedBenchFolder(communicator) { folder in
+        if communicator.isRoot { try writeInput(folder) }
         communicator.barrier()
-        let source = try LSUNSource(path: database, split: .train, size: 64, crop: nil)
-        let summary = try prepareDataset(source, to: "\(folder)/bench.packed", over: communicator)
-        return ThroughputResult(name: "prepare_lsun_webp", imagesPerSecond: Double(summary.count) / summary.seconds,
-                                images: summary.count, seconds: summary.seconds,
-                                detail: "lmdb of \(count) WebPs of \(width)x\(height) (lossy, quality 75), center crop 256, antialiased resize to 64, packed, \(ranks(communicator))")
+        let summary = try prepareDataset(try source(folder), to: "\(folder)/bench.packed", over: communicator)
+        return ThroughputResult(name: name, imagesPerSecond: Double(summary.count) / summary.seconds, images: summary.count,
+                                seconds: summary.seconds, detail: detail + ", " + ranks(communicator))
     }
 }
 
