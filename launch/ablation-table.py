@@ -2,7 +2,8 @@
 """The Table 1 ablation as a markdown table (docs/results.md), from the runs launch/ablation.sh
 wrote: each run's summary.txt (steps, `eval`'s and `score`'s JSON lines) and its samples.npz (the
 per-pixel spread of the 10,000 samples: the standard deviation of each pixel over them, averaged
-over pixels, near 0 when every sample is alike). Runs of the same objective (several seeds) are
+over pixels, near 0 when every sample is alike) and its config.json (a run that averaged its
+weights, ema_decay > 0, is a row of its own). Runs of the same objective (several seeds) are
 shown as mean ± standard deviation.
 
     python3 launch/ablation-table.py runs/ablation-gan runs/ablation-vae ... > table.md
@@ -33,8 +34,14 @@ def read_run(run):
     if "objective" not in fields or "score" not in fields:
         sys.exit(f"ablation-table: {path} has no objective or score line; did launch/ablation.sh finish this run?")
     samples = np.load(os.path.join(run, "samples.npz"))["arr_0"]
+    config_path = os.path.join(run, "config.json")
+    try:
+        decay = json.load(open(config_path)).get("ema_decay", 0)
+    except (OSError, ValueError) as error:
+        sys.exit(f"ablation-table: cannot read {config_path}: {error}")
     return {
         "objective": fields["objective"],
+        "row": fields["objective"] + (f" + ema {decay:g}" if decay else ""),
         "steps": int(fields["steps"]),
         "bpd": fields["eval"]["bpd"] if "eval" in fields else None,
         "fd": fields["score"]["fid"],
@@ -59,14 +66,14 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     runs = [read_run(run) for run in sys.argv[1:]]
-    objectives = list(dict.fromkeys(run["objective"] for run in runs))
+    rows = list(dict.fromkeys(run["row"] for run in runs))
     print("| objective | L_Q | L_C | flow | runs | steps | test BPD | FD | IS | KID | precision | recall | pixel spread |")
     print("|---|:-:|:-:|:-:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-    for objective in objectives:
-        group = [run for run in runs if run["objective"] == objective]
-        quality, coverage, flow = PARTS.get(objective, ("?", "?", "?"))
+    for row in rows:
+        group = [run for run in runs if run["row"] == row]
+        quality, coverage, flow = PARTS.get(group[0]["objective"], ("?", "?", "?"))
         column = lambda key, digits: cell([run[key] for run in group], digits)
-        print(f"| {objective} | {quality} | {coverage} | {flow} | {len(group)} | {column('steps', 0)} | {column('bpd', 3)} "
+        print(f"| {row} | {quality} | {coverage} | {flow} | {len(group)} | {column('steps', 0)} | {column('bpd', 3)} "
               f"| {column('fd', 1)} | {column('is', 2)} | {column('kid', 1)} | {column('precision', 3)} | {column('recall', 3)} "
               f"| {column('spread', 1)} |")
 

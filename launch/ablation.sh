@@ -14,6 +14,8 @@
 # order that gives a first comparison early. DISTRIBUTED names the built executable (default
 # .build/release/Distributed); each run goes to runs/ablation-<objective>-seed<seed>, its
 # summary to summary.txt there. A finished run is kept and skipped, so the script resumes.
+# SETTINGS adds KEY=VALUE config overrides to every run and TAG names such runs apart
+# (runs/ablation-<objective>-<tag>-seed<seed>): SETTINGS=ema_decay=0.999 TAG=ema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +40,7 @@ for run in "${runs[@]}"; do
     objective=${run%@*}
     seed=0
     [[ $run == *@* ]] && seed=${run#*@}
-    out=runs/ablation-$objective-seed$seed
+    out=runs/ablation-$objective${TAG:+-$TAG}-seed$seed
     if [[ -e $out ]]; then
         grep -q '^score: ' "$out/summary.txt" 2>/dev/null && [[ -s $out/checkpoint-scores.jsonl ]] \
             && { echo "ablation: $out is finished; kept"; continue; }
@@ -51,7 +53,7 @@ for run in "${runs[@]}"; do
     # Status 75: stopped by the signal after checkpointing, which is what the budget asks for.
     timeout --preserve-status --signal=USR1 --kill-after=120 "${minutes}m" \
         mpirun -n 2 "$executable" train --config configs/fashion-mnist.json --out "$out" --seed "$seed" \
-            --steps 1000000 score_every=0 objective="$objective" ${extra[$objective]:-} >"$out/train.log" 2>&1 || status=$?
+            --steps 1000000 score_every=0 objective="$objective" ${extra[$objective]:-} ${SETTINGS:-} >"$out/train.log" 2>&1 || status=$?
     (( status == 75 || status == 0 )) || { echo "ablation: $run ended with status $status (see $out/train.log)" >&2; exit 1; }
     checkpoint=$out/checkpoints/latest.safetensors
     {
@@ -62,7 +64,7 @@ for run in "${runs[@]}"; do
         [[ $objective == gan ]] || echo "eval: $("$executable" eval --checkpoint "$checkpoint")"
     } >"$out/summary.txt.partial"
     "$executable" sample --checkpoint "$checkpoint" --count 10000 --out "$out/samples.npz" \
-        --grid "docs/images/ablation-$objective-seed$seed.png"
+        --grid "docs/images/ablation-$objective${TAG:+-$TAG}-seed$seed.png"
     scores=$("$executable" score --samples "$out/samples.npz" --dataset fashion-mnist --features "$classifier")
     echo "score: $scores" >>"$out/summary.txt.partial"
     python3 launch/checkpoint-scores.py "$executable" "$out" "$classifier" >"$out/checkpoint-scores.jsonl.partial"
