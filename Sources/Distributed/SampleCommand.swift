@@ -24,7 +24,7 @@ let sampleCommand = Command(
         try arguments.finish()
         guard out.hasSuffix(".npz") else { throw UsageError("sample: --out must name a .npz file, got '\(out)'") }
         Convolutions.kernels = DNNLConvolution(threads: ProcessInfo.processInfo.activeProcessorCount)
-        let (model, _) = try loadModel(checkpoint: path)
+        let (model, _) = try loadModel(checkpoint: path, weights: .averaged)
         let c = model.config
         let writer = try NPZWriter(path: out)
         do {

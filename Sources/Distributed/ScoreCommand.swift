@@ -65,7 +65,7 @@ let scoreCommand = Command(
         // Every input is opened before the first collective, so bad input is one line and exit 2 on every rank.
         let network = try loadFeatureNetwork(path: featuresFile)
         let scored: JudgedImages = try samples.map { .stored(try NPZImages(path: $0)) }
-            ?? { let (model, _) = try loadModel(checkpoint: checkpoint!); return .generated(model, count: count!, seed: seed ?? 1) }()
+            ?? { let (model, _) = try loadModel(checkpoint: checkpoint!, weights: .averaged); return .generated(model, count: count!, seed: seed ?? 1) }()
         let reference: ScoreReference
         if let referenceFile {
             reference = try ScoreReference(file: referenceFile)

@@ -6,7 +6,7 @@
 //   optimizer.<parameter name>.m     Adamax's first moment m for that parameter
 //   optimizer.<parameter name>.u     Adamax's infinity norm u (Kingma & Ba, Algorithm 2)
 //   average.<parameter name>         its moving average (config field ema_decay > 0), which
-//                                    evaluation uses in place of the trained value
+//                                    generates samples in place of the trained value
 //   <buffer name>                    saved state that is not trained (batch-norm running averages)
 // so `{k: v for k, v in f.items() if not k.startswith(("optimizer.", "average."))}` is the
 // trained model alone. Metadata (strings): `format_version`, `step`, `optimizer.<prefix>step`
@@ -29,7 +29,7 @@ public struct Checkpoint {
     public enum Weights {
         /// The trained values (to resume training).
         case trained
-        /// Each parameter's moving average where the checkpoint has one, else its trained value (to evaluate).
+        /// Each parameter's moving average where the checkpoint has one, else its trained value (to generate).
         case averaged
     }
 

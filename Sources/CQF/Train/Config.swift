@@ -66,8 +66,10 @@ public struct Config: Codable, Equatable, Sendable {
     public var d_lr: Float = 0.002
     public var d_beta1: Float = 0.9
     public var d_beta2: Float = 0.999
-    /// Decay of the moving average of the VAE's weights that samples, `eval` and `score` use in
-    /// place of the trained weights (0: none; 0.999 averages over about the last 1,000 steps).
+    /// Decay of the moving average of the VAE's weights that generates (sample grids, the FD
+    /// probe, `sample`, `score`) in place of the trained weights, which `eval` bounds (0: none;
+    /// with the warm-up, 0.999 averages over about the last ninth of the steps up to step 9,000,
+    /// then the last 1,000).
     public var ema_decay: Float = 0
     /// Importance samples for the evaluation bound (1 = the ELBO).
     public var eval_k = 1

@@ -107,7 +107,7 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(loaded.encoderOptimizer.firstMoment.pointer[7], 0)
     }
 
-    func testAveragedWeightsAreKeptAndEvaluationLoadsThem() throws {
+    func testAveragedWeightsAreKeptAndGenerationLoadsThem() throws {
         let saved = Model(seed: 8)
         let average = WeightAverage(of: saved.decoder, decay: 0.9)
         var expected = Array(UnsafeBufferPointer(start: saved.decoder.values.pointer, count: saved.decoder.count)).map(Double.init)
@@ -125,12 +125,12 @@ final class CheckpointTests: XCTestCase {
         let checkpoint = try Checkpoint.load(path: path)
         XCTAssertEqual(checkpoint.metadata, [:], "the averages' update count is the format's, not the trainer's")
 
-        let evaluated = Model(seed: 9)
-        try checkpoint.restore(parameterSets: [("encoder.", evaluated.encoder, nil, nil), ("decoder.", evaluated.decoder, nil, nil)],
-                               buffers: evaluated.buffers, weights: .averaged)
-        XCTAssertEqual(evaluated.decoder.values.pointer[5], average.values.pointer[5], "the decoder evaluates with its average")
-        XCTAssertNotEqual(evaluated.decoder.values.pointer[5], saved.decoder.values.pointer[5])
-        XCTAssertEqual(evaluated.encoder.values.pointer[5], saved.encoder.values.pointer[5], "the encoder kept no average")
+        let generating = Model(seed: 9)
+        try checkpoint.restore(parameterSets: [("encoder.", generating.encoder, nil, nil), ("decoder.", generating.decoder, nil, nil)],
+                               buffers: generating.buffers, weights: .averaged)
+        XCTAssertEqual(generating.decoder.values.pointer[5], average.values.pointer[5], "the decoder generates with its average")
+        XCTAssertNotEqual(generating.decoder.values.pointer[5], saved.decoder.values.pointer[5])
+        XCTAssertEqual(generating.encoder.values.pointer[5], saved.encoder.values.pointer[5], "the encoder kept no average")
 
         let resumed = Model(seed: 10)
         let resumedAverage = WeightAverage(of: resumed.decoder, decay: 0.9)
