@@ -28,7 +28,7 @@ let evalCommand = Command(
         let threads = try arguments.int("threads", range: 1...4096)
         try arguments.finish()
         // The bound of the trained weights: the moving average (ema_decay) is the generator's,
-        // and its bound was 0.13-0.24 bits worse on Fashion-MNIST (docs/results.md).
+        // and its bound was 0.10-0.46 bits worse on Fashion-MNIST (docs/results.md).
         let (model, _) = try loadModel(checkpoint: path, weights: .trained)
         let config = model.config
         let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
