@@ -130,11 +130,7 @@ public struct Checkpoint {
                 let name = (weights == .averaged && averaged ? Checkpoint.averagePrefix : "") + parameter.name
                 targets.append((name, parameter.shape, parameter.tensor.data))
             }
-            if let average = group.average {
-                guard averaged else {
-                    averageUpdates.append((average, nil))
-                    continue
-                }
+            if let average = group.average, averaged {
                 guard let updates = Int(file.metadata[updatesKey]!), updates >= 0 else {
                     throw CheckpointError("Checkpoint \(path) has no valid \(updatesKey) in its metadata, expected a non-negative integer.")
                 }
@@ -142,6 +138,8 @@ public struct Checkpoint {
                 for parameter in group.parameters.parameters {
                     targets.append((Checkpoint.averagePrefix + parameter.name, parameter.shape, average.values.pointer + parameter.offset))
                 }
+            } else if let average = group.average {
+                averageUpdates.append((average, nil))
             }
             guard let optimizer = group.optimizer else { continue }
             let key = Checkpoint.optimizerPrefix + group.prefix + "step"

@@ -143,12 +143,14 @@ final class CheckpointTests: XCTestCase {
         // Averaging turned on at a resume from a checkpoint without averages starts at the weights.
         let plain = directory + "/plain.safetensors"
         try Checkpoint.save(path: plain, step: 30, parameterSets: saved.groups, buffers: saved.buffers, metadata: [:])
-        let started = WeightAverage(of: resumed.decoder, decay: 0.9)
-        try Checkpoint.load(path: plain).restore(parameterSets: [("encoder.", resumed.encoder, resumed.encoderOptimizer, nil),
-                                                                 ("decoder.", resumed.decoder, resumed.decoderOptimizer, started)],
-                                                 buffers: resumed.buffers)
+        let turnedOn = Model(seed: 11)
+        let started = WeightAverage(of: turnedOn.decoder, decay: 0.9)
+        try Checkpoint.load(path: plain).restore(parameterSets: [("encoder.", turnedOn.encoder, turnedOn.encoderOptimizer, nil),
+                                                                 ("decoder.", turnedOn.decoder, turnedOn.decoderOptimizer, started)],
+                                                 buffers: turnedOn.buffers)
         XCTAssertEqual(started.updates, 0)
         XCTAssertEqual(started.values.pointer[5], saved.decoder.values.pointer[5])
+        XCTAssertEqual(turnedOn.state, saved.state, "the optimizers are restored too")
         let names = try SafeTensors.read(path: path).names.filter { $0.hasPrefix("average.") }
         XCTAssertEqual(names, ["average.decoder.out.weight", "average.decoder.logsigma"])
     }
