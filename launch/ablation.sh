@@ -15,7 +15,9 @@
 # .build/release/Distributed); each run goes to runs/ablation-<objective>-seed<seed>, its
 # summary to summary.txt there. A finished run is kept and skipped, so the script resumes.
 # SETTINGS adds KEY=VALUE config overrides to every run and TAG names such runs apart
-# (runs/ablation-<objective>-<tag>-seed<seed>): SETTINGS=ema_decay=0.999 TAG=ema.
+# (runs/ablation-<objective>-<tag>-seed<seed>). The config generates from averaged weights
+# (ema_decay 0.999): SETTINGS=ema_decay=0 gives the table's runs without the average, TAG=ema
+# the averaged ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
