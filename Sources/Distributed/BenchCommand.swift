@@ -9,7 +9,7 @@ let benchCommand = Command(
     summary: "measure speed: the engine's convolutions (--engine), the data path (--data), Inception (--inception)",
     usage: """
         usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [KEY=VALUE ...]
-               Distributed bench --engine [--threads N] [--variants]
+               Distributed bench --engine [--threads N] [--precision f32|bf16] [--variants]
                Distributed bench --data [--record FILE]
                Distributed bench --inception --weights FILE [--batch N] [--size N] [--steps N] [--threads N]
 
@@ -28,7 +28,8 @@ let benchCommand = Command(
 
           --engine       time the convolution kernels alone
           --threads N    threads per kernel call (default 1; the peak is scaled by N)
-          --variants     also time each layout/algorithm oneDNN offers, one line per variant
+          --precision P  with --engine: f32 (default) or bf16, the kernels `precision=bf16` picks
+          --variants     also time each layout/algorithm/precision oneDNN offers, one line per variant
           --data         time the packed loader and `prepare` of a JPEG folder and of an
                          LSUN-style lmdb of WebP images, on one core; under mpirun -n P,
                          `prepare` shared out over the P ranks
@@ -73,9 +74,14 @@ let benchCommand = Command(
             finishCommunicator(communicator)
             return
         }
+        let precisionName = try arguments.string("precision")
         try arguments.finish()
         guard record == nil || data else { throw UsageError("bench: --record goes with --data") }
-        if engine { try runEngineBench(threads: threads, compareVariants: variants) }
+        guard precisionName == nil || engine else { throw UsageError("bench: --precision goes with --engine") }
+        guard let precision = DNNLConvolution.Precision(rawValue: precisionName ?? "f32") else {
+            throw UsageError("bench --precision must be f32 or bf16, got '\(precisionName!)'")
+        }
+        if engine { try runEngineBench(threads: threads, precision: precision, compareVariants: variants) }
         if data { try runDataBench(recordPath: record) }
     }
 )

@@ -78,10 +78,11 @@ private func usefulFlops(_ g: ConvGeometry) -> Double {
         * Double(taps(g.height, g.outHeight, g.kernelHeight, g.paddingHeight) * taps(g.width, g.outWidth, g.kernelWidth, g.paddingWidth))
 }
 
-/// Times every pass of every shape with the default kernels (`DNNLConvolution`) and prints one
-/// JSON line each, then a summary. With `compareVariants`, also times each layout/algorithm the
-/// kernel class offers, one line per variant, so the default choice can be checked.
-func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
+/// Times every pass of every shape with the default kernels of a precision (`DNNLConvolution`)
+/// and prints one JSON line each, then a summary. With `compareVariants`, also times each
+/// layout/algorithm/precision the kernel class offers, one line per variant, so the default
+/// choice can be checked.
+func runEngineBench(threads: Int, precision: DNNLConvolution.Precision, compareVariants: Bool = false) throws {
     openblas_set_num_threads(Int32(threads))
     let stopwatch = Stopwatch(threadCPUTime: threads == 1)
     let peak = measureFMAPeak(stopwatch) * Double(threads)
@@ -91,7 +92,7 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
     printJSON([("op", "sgemm"), ("shape", "1024x1024x1024"), ("backend", "openblas"), ("threads", threads),
                ("gflops", sgemm), ("peak_fraction", sgemm / peak)])
 
-    let kernels = DNNLConvolution(threads: threads)
+    let kernels = DNNLConvolution(threads: threads, precision: precision)
     var totals: [String: (flops: Double, seconds: Double)] = [:]
     for (g, uses) in defaultConfigShapes {
         let buffers = ConvBuffers(g)
@@ -115,7 +116,8 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
     }
     // Flop-weighted: total FLOPs over total time, i.e. the rate the model's mix of shapes gets
     // if every shape ran once.
-    var summary: [(String, Any)] = [("op", "summary"), ("threads", threads), ("fma_peak_gflops", peak),
+    var summary: [(String, Any)] = [("op", "summary"), ("threads", threads), ("precision", precision.rawValue),
+                                    ("fma_peak_gflops", peak),
                                     ("sgemm_gflops", sgemm)]
     for kind in totals.keys.sorted() {
         let rate = totals[kind]!.flops / totals[kind]!.seconds / 1e9
@@ -126,13 +128,14 @@ func runEngineBench(threads: Int, compareVariants: Bool = false) throws {
 
 private func compare(_ g: ConvGeometry, _ pass: DNNLConvolution.Pass, _ buffers: ConvBuffers, threads: Int,
                      peak: Double, _ stopwatch: Stopwatch) {
-    var variants: [DNNLConvolution.Variant] = [.init(.blocked, .direct), .init(.plain, .direct), .init(.blocked, .auto)]
+    var variants: [DNNLConvolution.Variant] = [.init(.blocked, .direct), .init(.plain, .direct), .init(.blocked, .auto),
+                                               .init(.blocked, .direct, .bf16), .init(.plain, .direct, .bf16)]
     if g.kernelHeight == 3 && g.stride == 1 { variants.append(.init(.blocked, .winograd)) }
     for variant in variants {
         let kernels = DNNLConvolution(threads: threads) { _, _ in variant }
         let backend = kernels.backend(g, pass)
-        // A Winograd request that fell back to direct is not a variant of its own.
-        guard variant.algorithm != .winograd || !backend.contains("/direct") else { continue }
+        // A request that fell back (Winograd to direct, bf16 to f32) is not a variant of its own.
+        guard backend.hasPrefix("\(variant) ") else { continue }
         let seconds = stopwatch.median { buffers.run(kernels, pass) }
         let gflops = usefulFlops(g) / seconds / 1e9
         printJSON([("op", opName(pass)), ("shape", g.description), ("variant", variant.description),

@@ -32,7 +32,7 @@ final class CountingConvolution: ConvolutionKernels {
 /// the summary: images/s and seconds per step from the median step, GFLOP/s, peak memory.
 func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, communicator: Communicator) {
     let peakGflops = measureFMAPeak(Stopwatch(threadCPUTime: true))
-    let counter = CountingConvolution(DNNLConvolution(threads: threads))
+    let counter = CountingConvolution(DNNLConvolution(threads: threads, precision: config.convolutionPrecision))
     Convolutions.kernels = counter
     let model = CQFModel(config: config)
     let step = TrainingStep(model: model, communicator: communicator)
@@ -67,6 +67,6 @@ func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, commun
         printJSON([("images_per_s", Double(config.batch) / median), ("step_s", median), ("gflops", gflops),
                    ("peak_fraction", peakFraction), ("step_gflop", flops / 1e9), ("peak_rss_mb", rss),
                    ("peak_tensor_mb", tensors), ("batch", config.batch), ("ranks", communicator.size),
-                   ("threads", threads), ("steps", steps)])
+                   ("threads", threads), ("precision", config.precision), ("steps", steps)])
     }
 }

@@ -1,4 +1,5 @@
 // `Distributed train`: the same code alone (a world of one), under mpirun and under srun.
+import CPUPeak
 import CQF
 import Foundation
 
@@ -54,7 +55,10 @@ let trainCommand = Command(
         let settings = ThreadSettings(requested: threads, comm: communicator)
         let warnings = settings.apply()
         if communicator.isRoot { warnings.forEach { Console.error("warning: " + $0) } }
-        Convolutions.kernels = DNNLConvolution(threads: settings.threads)
+        if communicator.isRoot && config.convolutionPrecision == .bf16 && cqf_has_avx512_bf16() == 0 {
+            Console.error("warning: precision=bf16 on a CPU without AVX512_BF16: oneDNN emulates bf16, slower than f32")
+        }
+        Convolutions.kernels = DNNLConvolution(threads: settings.threads, precision: config.convolutionPrecision)
         EngineThreads.count = settings.threads
         var finished = false
         do {

@@ -105,6 +105,57 @@ final class DNNLConvolutionTests: XCTestCase {
         checkAllPasses(DNNLConvolution(threads: 2))
     }
 
+    /// bf16 rounds each pass's two inputs to bfloat16 and sums in float32: it must equal the
+    /// oracle on inputs rounded the same way (round to nearest, ties to even) up to the order of
+    /// the float32 sums, and so differ from the oracle on the unrounded inputs. A geometry marked
+    /// `float32Only` keeps float32.
+    func testBFloat16RoundsTheInputsAndSumsInFloat32() {
+        let oracle = Im2colConvolution()
+        let chosen = DNNLConvolution(threads: 1, precision: .bf16)
+        for layout in [DNNLConvolution.Layout.blocked, .plain] {
+            let kernels = DNNLConvolution { _, _ in .init(layout, .direct, .bf16) }
+            for (index, g) in Self.shapes.enumerated() {
+                var random = ConvolutionTestRandom(seed: UInt64(index + 1))
+                let operands = (x: random.floats(g.inputCount), w: random.floats(g.weightCount), dy: random.floats(g.outputCount))
+                let rounded = (x: operands.x.map(roundedToBFloat16), w: operands.w.map(roundedToBFloat16),
+                               dy: operands.dy.map(roundedToBFloat16))
+                var float32Only = g
+                float32Only.float32Only = true
+                for pass in DNNLConvolution.Pass.allCases {
+                    let backend = kernels.backend(g, pass)
+                    XCTAssertTrue(backend.contains("/bf16 "), "\(g) \(pass) fell back to \(backend)")
+                    XCTAssertFalse(chosen.backend(float32Only, pass).contains("bf16"), "\(g) \(pass), float32Only")
+                    let result = run(kernels, g, pass, operands)
+                    assertConvolutionClose(result, run(oracle, g, pass, rounded), tolerance: Self.tolerance, "\(pass) \(g) via \(backend)")
+                    let exact = run(oracle, g, pass, operands)
+                    let difference = zip(result, exact).map { abs($0 - $1) }.max()!
+                    XCTAssertGreaterThan(difference, Self.tolerance * exact.map(abs).max()!, "\(pass) \(g) via \(backend) did not round")
+                    assertConvolutionClose(run(chosen, float32Only, pass, operands), exact, tolerance: Self.tolerance,
+                                           "\(pass) \(g), float32Only")
+                }
+            }
+        }
+    }
+
+    /// One pass of `kernels` on the operands it reads: (x, w) forward, (dy, w) input gradient, (x, dy) weight gradient.
+    private func run(_ kernels: ConvolutionKernels, _ g: ConvGeometry, _ pass: DNNLConvolution.Pass,
+                     _ operands: (x: [Float], w: [Float], dy: [Float])) -> [Float] {
+        switch pass {
+        case .forward:
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            kernels.forward(g, input: operands.x, weight: operands.w, output: &y)
+            return y
+        case .inputGradient:
+            var dx = [Float](repeating: .nan, count: g.inputCount)
+            kernels.inputGradient(g, outputGradient: operands.dy, weight: operands.w, inputGradient: &dx)
+            return dx
+        case .weightGradient:
+            var dw = [Float](repeating: .nan, count: g.weightCount)
+            kernels.weightGradient(g, input: operands.x, outputGradient: operands.dy, weightGradient: &dw)
+            return dw
+        }
+    }
+
     private func checkAllPasses(_ kernels: DNNLConvolution, file: StaticString = #filePath, line: UInt = #line) {
         let oracle = Im2colConvolution()
         for (index, g) in Self.shapes.enumerated() {
@@ -145,6 +196,12 @@ func assertConvolutionClose(_ actual: [Float], _ expected: [Float], tolerance: F
     XCTAssertTrue(worst.error <= tolerance * scale,
                   "\(what): element \(worst.index) is \(actual[worst.index]), expected \(expected[worst.index]) "
                       + "(error \(worst.error), allowed \(tolerance) x \(scale))", file: file, line: line)
+}
+
+/// The bfloat16 nearest to x (ties to even), as a Float: the top 16 bits of its pattern.
+func roundedToBFloat16(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
 }
 
 /// A small seeded generator (SplitMix64) so that failures replay.

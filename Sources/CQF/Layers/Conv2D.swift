@@ -11,15 +11,19 @@ public final class Conv2D {
     let bias: Parameter        // (K)
     /// A constant (K, C, R, S) 0/1 mask on the weight (the IAF step's autoregressive convolutions).
     let mask: Tensor?
+    /// In float32 whatever precision the kernels use (`ConvGeometry.float32Only`).
+    let float32Only: Bool
 
     /// PyTorch's default initialisation, its weights scaled by `weightGain`; with `weightNorm`, g
     /// starts at ||v|| (so w = v), and `zeroInitialised` starts g and the bias at 0 (the last conv
     /// of a coupling: identity start).
     public init(_ parameters: ParameterSet, _ name: String, _ initializer: ParameterInitializer,
                 in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil,
-                weightNorm: Bool = false, zeroInitialised: Bool = false, mask: Tensor? = nil, weightGain: Float = 1) {
+                weightNorm: Bool = false, zeroInitialised: Bool = false, mask: Tensor? = nil, weightGain: Float = 1,
+                float32Only: Bool = false) {
         self.stride = stride
         self.mask = mask
+        self.float32Only = float32Only
         self.padding = padding ?? kernel / 2
         let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
         let v = initializer.uniform(count: outChannels * inChannels * kernel * kernel, bound: weightGain * bound)
@@ -46,7 +50,7 @@ public final class Conv2D {
     private func apply(_ x: Tensor, frozen: Bool) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
-        return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding)
+        return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding, float32Only: float32Only)
     }
 }
 

@@ -3,6 +3,7 @@
 // of the image: the halves factored out at each scale are put back.
 
 /// The coupling's network: conv3x3 (C -> F), blocks x ResBlock(F), BN, ReLU, conv3x3 (F -> 2C).
+/// Its convolutions stay float32 under `precision=bf16`, so that f^-1 undoes f (`ConvGeometry.float32Only`).
 final class CouplingNetwork {
     let input: Conv2D
     let blocks: [(BatchNorm, Conv2D, BatchNorm, Conv2D)]
@@ -14,14 +15,17 @@ final class CouplingNetwork {
         func bn(_ suffix: String) -> BatchNorm {
             BatchNorm(p, "\(name).\(suffix)", channels: f, epsilon: config.bn_eps, momentum: config.bn_momentum)
         }
-        input = Conv2D(p, "\(name).input", initializer, in: channels, out: f, kernel: 3, weightNorm: true)
+        func conv(_ suffix: String, in inChannels: Int, out outChannels: Int, zeroInitialised: Bool = false) -> Conv2D {
+            Conv2D(p, "\(name).\(suffix)", initializer, in: inChannels, out: outChannels, kernel: 3, weightNorm: true,
+                   zeroInitialised: zeroInitialised, float32Only: true)
+        }
+        input = conv("input", in: channels, out: f)
         blocks = (0..<config.blocks).map { i in
-            (bn("block\(i).bn1"), Conv2D(p, "\(name).block\(i).conv1", initializer, in: f, out: f, kernel: 3, weightNorm: true),
-             bn("block\(i).bn2"), Conv2D(p, "\(name).block\(i).conv2", initializer, in: f, out: f, kernel: 3, weightNorm: true))
+            (bn("block\(i).bn1"), conv("block\(i).conv1", in: f, out: f), bn("block\(i).bn2"), conv("block\(i).conv2", in: f, out: f))
         }
         norm = bn("bn")
         // Zero start: every coupling begins as the identity.
-        output = Conv2D(p, "\(name).output", initializer, in: f, out: 2 * channels, kernel: 3, weightNorm: true, zeroInitialised: true)
+        output = conv("output", in: f, out: 2 * channels, zeroInitialised: true)
     }
 
     func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {

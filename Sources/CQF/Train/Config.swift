@@ -71,6 +71,11 @@ public struct Config: Codable, Equatable, Sendable {
     /// with the warm-up, 0.999 averages over about the last ninth of the steps up to step 9,000,
     /// then the last 1,000).
     public var ema_decay: Float = 0
+    /// What `train` and `bench` convolve in: "f32", or "bf16" (oneDNN's AVX512_BF16 kernels,
+    /// inputs rounded to bfloat16 and sums in float32, on the shapes and passes where they are
+    /// faster: `DNNLConvolution.Variant.preferred`). Weights, Adamax, the losses, log-determinants
+    /// and the penalty's norm stay float32; `eval`, `sample` and `score` run float32.
+    public var precision = "f32"
     /// Importance samples for the evaluation bound (1 = the ELBO).
     public var eval_k = 1
 
@@ -104,6 +109,9 @@ public struct Config: Codable, Equatable, Sendable {
         while h >= 64 { (n, h) = (n + 1, h / 2) }
         return n
     }
+
+    /// `precision` as the convolution kernels take it (validated).
+    public var convolutionPrecision: DNNLConvolution.Precision { DNNLConvolution.Precision(rawValue: precision)! }
 
     /// Data dimensions D = C * H * W.
     public var dimensions: Int { channels * image_size * image_size }
@@ -239,6 +247,8 @@ extension Config {
                     "config fields beta1, beta2, d_beta1 and d_beta2 must lie in [0, 1)")
         try require(eps > 0, "config field eps must be positive, got \(eps)")
         try require(ema_decay >= 0 && ema_decay < 1, "config field ema_decay must lie in [0, 1), got \(ema_decay)")
+        try require(DNNLConvolution.Precision(rawValue: precision) != nil,
+                    "config field precision must be 'f32' or 'bf16', got '\(precision)'")
         try require((1...10000).contains(eval_k), "config field eval_k must lie in 1...10000, got \(eval_k)")
         try require(log_every >= 1 && sample_every >= 1 && checkpoint_every >= 1 && checksum_every >= 1,
                     "config fields log_every, sample_every, checkpoint_every and checksum_every must be at least 1")

@@ -10,6 +10,18 @@ final class FlowTests: XCTestCase {
     // MARK: f^-1(f(y)) = y
 
     func testInverseUndoesForwardInEvaluationAndTraining() {
+        assertInverseUndoesForward()
+    }
+
+    /// bf16 convolutions compute the couplings' scales and shifts from the same rounded inputs
+    /// both ways, so f^-1 still undoes f to float32's accuracy.
+    func testInverseUndoesForwardWithBFloat16Convolutions() {
+        Convolutions.kernels = DNNLConvolution(threads: 1, precision: .bf16)
+        defer { Convolutions.kernels = DNNLConvolution() }
+        assertInverseUndoesForward()
+    }
+
+    private func assertInverseUndoesForward() {
         for scales in 1...4 {
             for blocks in 1...2 {
                 let flow = Self.randomFlow(channels: 3, scales: scales, blocks: blocks, seed: UInt64(10 * scales + blocks))

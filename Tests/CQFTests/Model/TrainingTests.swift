@@ -30,6 +30,16 @@ func batchTensor(_ images: [[Float]], _ indices: Range<Int>, channels: Int, size
 
 final class TrainingTests: XCTestCase {
     func testCoverageLossFallsOverSixtySteps() throws {
+        try assertCoverageLossFallsOverSixtySteps()
+    }
+
+    func testCoverageLossFallsOverSixtyStepsWithBFloat16Convolutions() throws {
+        Convolutions.kernels = DNNLConvolution(threads: 1, precision: .bf16)
+        defer { Convolutions.kernels = DNNLConvolution() }
+        try assertCoverageLossFallsOverSixtySteps()
+    }
+
+    private func assertCoverageLossFallsOverSixtySteps() throws {
         let config = try smallConfig(.cqf, batch: 8)
         let step = TrainingStep(model: CQFModel(config: config), communicator: SingleProcess())
         let images = syntheticImages(count: 256, channels: 1)

@@ -126,6 +126,7 @@ final class ConfigTests: XCTestCase {
         assertConfigError([("batch", "10000000")], mentions: ["batch", "10000000"])
         assertConfigError([("sample_grid", "1")], mentions: ["sample_grid", "2...1024"])
         assertConfigError([("top_prior", "uniform")], mentions: ["top_prior", "uniform"])
+        assertConfigError([("precision", "f16")], mentions: ["precision", "f16", "bf16"])
         assertConfigError([("iaf", "true"), ("z", "3")], mentions: ["z", "widths", "iaf"])
         let wrongType = try file(#"{"batch": "sixty-four"}"#)
         assertConfigError(path: wrongType, [], mentions: ["batch"])

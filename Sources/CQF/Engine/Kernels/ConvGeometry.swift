@@ -14,6 +14,10 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     public var paddingHeight: Int
     /// Zero columns added left and right of the input.
     public var paddingWidth: Int
+    /// Runs in float32 whatever precision the kernels are told to use (Real NVP's couplings: f^-1
+    /// must undo f, and bf16's rounding of a coupling's kept half would turn float32 rounding
+    /// differences between the two directions into differences of bf16's size).
+    public var float32Only = false
 
     /// The same padding on both axes.
     public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,

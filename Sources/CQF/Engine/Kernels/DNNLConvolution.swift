@@ -22,14 +22,23 @@ public final class DNNLConvolution: ConvolutionKernels {
 
     public enum Algorithm: String, Sendable { case direct, winograd, auto }
 
+    /// What the pass multiplies in: `f32`, or `bf16`, where its two inputs are rounded to
+    /// bfloat16 by the reorders in (8 bits of mantissa) and the products are summed and written in
+    /// float32 (oneDNN's `avx512_core_bf16` kernels, on CPUs with AVX512_BF16).
+    public enum Precision: String, Sendable { case f32, bf16 }
+
     public struct Variant: Hashable, CustomStringConvertible, Sendable {
         public var layout: Layout
         public var algorithm: Algorithm
-        public init(_ layout: Layout, _ algorithm: Algorithm) {
+        public var precision: Precision
+        public init(_ layout: Layout, _ algorithm: Algorithm, _ precision: Precision = .f32) {
             self.layout = layout
             self.algorithm = algorithm
+            self.precision = precision
         }
-        public var description: String { "\(layout.rawValue)/\(algorithm.rawValue)" }
+        public var description: String {
+            "\(layout.rawValue)/\(algorithm.rawValue)" + (precision == .f32 ? "" : "/\(precision.rawValue)")
+        }
 
         /// The default choice, from the measurements in docs/performance.md (batch 64, one thread):
         /// - 3x3 stride 1 with at least 16 input and 16 output channels: Winograd F(4x4, 3x3)
@@ -53,6 +62,36 @@ public final class DNNLConvolution: ConvolutionKernels {
             }
             return Variant(.blocked, .direct)
         }
+
+        /// The choice for a precision: with `bf16`, the bf16 kernels where they measured faster
+        /// than the float32 choice (docs/performance.md, batch 64, one thread, Zen 4) and the
+        /// float32 choice elsewhere. oneDNN 2.6 has no bf16 Winograd, and its bf16 kernels double
+        /// the direct kernels' rate, which Winograd's 2.25x fewer multiplies already match:
+        /// - Winograd's shapes keep float32 Winograd, but for the forward and input gradient
+        ///   passes over 4x4 outputs or fewer, whose tiles are mostly padding (bf16 1.3-1.8x).
+        /// - 1x1 over at least 8x8 outputs: oneDNN's bf16 gemm on plain NCHW, every pass (1.1-2.5x).
+        /// - 3x3 from fewer than 16 channels (the image): bf16 blocked forward (1.3-1.4x), bf16
+        ///   plain input gradient (1.3-2.2x), float32 weight gradient (bf16 0.6-0.9x).
+        /// - everything else (strided 3x3, thin outputs, 1x1 on 4x4): bf16 blocked, 1.2-2.0x.
+        /// A geometry marked `float32Only` gets the float32 choice.
+        public static func preferred(_ g: ConvGeometry, _ pass: Pass, _ precision: Precision) -> Variant {
+            let f32 = preferred(g, pass)
+            guard precision == .bf16 && !g.float32Only else { return f32 }
+            if f32.algorithm == .winograd {
+                return g.outHeight * g.outWidth <= 16 && pass != .weightGradient ? Variant(.blocked, .direct, .bf16) : f32
+            }
+            if g.kernelHeight == 1 && g.kernelWidth == 1 && g.outHeight * g.outWidth >= 64 {
+                return Variant(.plain, .direct, .bf16)
+            }
+            if g.inChannels < 16 && g.kernelHeight == 3 {
+                switch pass {
+                case .forward: return Variant(.blocked, .direct, .bf16)
+                case .inputGradient: return Variant(.plain, .direct, .bf16)
+                case .weightGradient: return f32
+                }
+            }
+            return Variant(.blocked, .direct, .bf16)
+        }
     }
 
     /// Threads per call. oneDNN (Debian builds it with OpenMP) takes the count from the calling
@@ -74,7 +113,7 @@ public final class DNNLConvolution: ConvolutionKernels {
     ///   - threads: threads per call (default one: the calling thread).
     ///   - choose: the layout and algorithm per shape and pass; a Winograd or auto choice that
     ///     oneDNN cannot serve for a shape falls back to the direct algorithm in the same layout.
-    public init(threads: Int = 1, choose: @escaping (ConvGeometry, Pass) -> Variant = Variant.preferred) {
+    public init(threads: Int = 1, choose: @escaping (ConvGeometry, Pass) -> Variant = { Variant.preferred($0, $1) }) {
         precondition(threads >= 1, "DNNLConvolution needs at least one thread, got \(threads).")
         self.threads = threads
         self.choose = choose
@@ -84,6 +123,11 @@ public final class DNNLConvolution: ConvolutionKernels {
         check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
         self.engine = engine!
         self.stream = stream!
+    }
+
+    /// The kernels of a precision: bf16 where `Variant.preferred` finds it faster.
+    public convenience init(threads: Int, precision: Precision) {
+        self.init(threads: threads) { Variant.preferred($0, $1, precision) }
     }
 
     deinit {
@@ -166,6 +210,7 @@ public final class DNNLConvolution: ConvolutionKernels {
         if let plan = plans[key] { return plan }
         let wanted = choose(g, pass)
         let plan = Plan(g, pass, wanted, engine: engine)
+            ?? Plan(g, pass, Variant(wanted.layout, .direct, wanted.precision), engine: engine)
             ?? Plan(g, pass, Variant(wanted.layout, .direct), engine: engine)!
         plans[key] = plan
         return plan
@@ -204,9 +249,22 @@ public final class DNNLConvolution: ConvolutionKernels {
                 Int64((g.outWidth - 1) * g.stride + g.kernelWidth - g.width - g.paddingWidth),
             ]
             let tag = variant.layout == .blocked ? dnnl_format_tag_any : dnnl_nchw
-            var sourceAny = memoryDescriptor(source, tag)
-            var weightsAny = memoryDescriptor(weights, variant.layout == .blocked ? dnnl_format_tag_any : dnnl_oihw)
-            var destinationAny = memoryDescriptor(destination, tag)
+            // A pass reads its two inputs in the variant's precision and writes float32.
+            let low = variant.precision == .bf16 ? dnnl_bf16 : dnnl_f32
+            let (sourceType, weightsType, destinationType): (dnnl_data_type_t, dnnl_data_type_t, dnnl_data_type_t)
+            switch pass {
+            case .forward: (sourceType, weightsType, destinationType) = (low, low, dnnl_f32)
+            case .inputGradient: (sourceType, weightsType, destinationType) = (dnnl_f32, low, low)
+            case .weightGradient: (sourceType, weightsType, destinationType) = (low, dnnl_f32, low)
+            }
+            var sourceAny = memoryDescriptor(source, tag, sourceType)
+            var weightsAny = memoryDescriptor(weights, variant.layout == .blocked ? dnnl_format_tag_any : dnnl_oihw,
+                                              weightsType)
+            var destinationAny = memoryDescriptor(destination, tag, destinationType)
+            // The backward passes' hint is a forward pass over the same types, bar the source or
+            // weights they write in float32 where the forward pass reads them in `low`.
+            var hintSource = memoryDescriptor(source, tag, low)
+            var hintWeights = memoryDescriptor(weights, variant.layout == .blocked ? dnnl_format_tag_any : dnnl_oihw, low)
             let algorithm: dnnl_alg_kind_t
             switch variant.algorithm {
             case .direct: algorithm = dnnl_convolution_direct
@@ -218,7 +276,7 @@ public final class DNNLConvolution: ConvolutionKernels {
             // as a hint, and it makes all three agree on the blocked layouts.
             var forwardDescriptor = dnnl_convolution_desc_t()
             check(dnnl_convolution_forward_desc_init(&forwardDescriptor, dnnl_forward_training, algorithm,
-                                                     &sourceAny, &weightsAny, nil, &destinationAny,
+                                                     &hintSource, &hintWeights, nil, &destinationAny,
                                                      strides, padLeft, padRight),
                   "dnnl_convolution_forward_desc_init")
             var forwardPD: dnnl_primitive_desc_t?
@@ -270,7 +328,7 @@ public final class DNNLConvolution: ConvolutionKernels {
             self.variant = variant
 
             operands = layout.map { argument, query, dimensions, plainTag, isOutput in
-                var plain = memoryDescriptor(dimensions, plainTag)
+                var plain = memoryDescriptor(dimensions, plainTag, dnnl_f32)
                 var user: dnnl_memory_t?
                 check(dnnl_memory_create(&user, &plain, engine, nil), "dnnl_memory_create")
                 var wanted = dnnl_primitive_desc_query_md(pd, query, 0)!.pointee
@@ -344,9 +402,10 @@ public final class DNNLConvolution: ConvolutionKernels {
     }
 }
 
-private func memoryDescriptor(_ dimensions: [Int64], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+private func memoryDescriptor(_ dimensions: [Int64], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t)
+    -> dnnl_memory_desc_t {
     var descriptor = dnnl_memory_desc_t()
-    check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dimensions.count), dimensions, dnnl_f32, tag),
+    check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dimensions.count), dimensions, type, tag),
           "dnnl_memory_desc_init_by_tag")
     return descriptor
 }

@@ -7,11 +7,14 @@ public enum Convolutions {
     nonisolated(unsafe) public static var kernels: ConvolutionKernels = DNNLConvolution()
 }
 
-func convGeometry(input: [Int], weight: [Int], stride: Int, padding: (height: Int, width: Int)) -> ConvGeometry {
+func convGeometry(input: [Int], weight: [Int], stride: Int, padding: (height: Int, width: Int),
+                  float32Only: Bool = false) -> ConvGeometry {
     precondition(input.count == 4 && weight.count == 4 && input[1] == weight[1],
                  "conv2d needs an (N,C,H,W) input and a (K,C,R,S) weight, got \(input) and \(weight).")
-    return ConvGeometry(batch: input[0], inChannels: input[1], outChannels: weight[0], height: input[2], width: input[3],
-                        kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+    var g = ConvGeometry(batch: input[0], inChannels: input[1], outChannels: weight[0], height: input[2], width: input[3],
+                         kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
+    g.float32Only = float32Only
+    return g
 }
 
 /// y (N,K,P,Q) = x (N,C,H,W) convolved with w (K,C,R,S): cross-correlation, zero padding.
@@ -22,7 +25,11 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
 /// conv2d with its own zero padding on each axis: `padding.height` rows above and below,
 /// `padding.width` columns left and right.
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: (height: Int, width: Int)) -> Tensor {
-    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+    conv2d(x, w, geometry: convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding))
+}
+
+/// conv2d of a geometry already made: the backward rules' own, which keep its `float32Only`.
+func conv2d(_ x: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
     return record(out, "conv2d", [x, w], uses: [[.input(1)], [.input(0)]]) { c in
@@ -33,13 +40,16 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: (height: 
 
 /// conv2d(x, w) + bias (K) per output channel, in one op: the sum is written into the
 /// convolution's own output, so the graph keeps one activation per layer instead of two.
-public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
-    conv2d(x, w, bias: bias, stride: stride, padding: (padding, padding))
+/// `float32Only`: in float32 whatever precision the kernels use (`ConvGeometry.float32Only`).
+public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0,
+                   float32Only: Bool = false) -> Tensor {
+    conv2d(x, w, bias: bias, stride: stride, padding: (padding, padding), float32Only: float32Only)
 }
 
 /// conv2d(x, w) + bias with its own zero padding on each axis.
-public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: (height: Int, width: Int)) -> Tensor {
-    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding)
+public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: (height: Int, width: Int),
+                   float32Only: Bool = false) -> Tensor {
+    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, float32Only: float32Only)
     let out = convolvedAddingBias(x, w, bias, g, relu: false)
     return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
         [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
@@ -84,7 +94,7 @@ public func conv2dInputGradient(_ dy: Tensor, _ w: Tensor, geometry g: ConvGeome
     Convolutions.kernels.inputGradient(g, outputGradient: dy.data, weight: w.data, inputGradient: out.data)
     // <h, T(dy, w)> = <dy, conv(h, w)>
     return record(out, "conv2dInputGradient", [dy, w], uses: [[.input(1)], [.input(0)]]) { c in
-        [c.needs[0] ? conv2d(c.gradient, c.input(1), stride: g.stride, padding: g.padding) : nil,
+        [c.needs[0] ? conv2d(c.gradient, c.input(1), geometry: g) : nil,
          c.needs[1] ? conv2dWeightGradient(c.gradient, c.input(0), geometry: g) : nil]
     }
 }
@@ -96,6 +106,6 @@ public func conv2dWeightGradient(_ x: Tensor, _ dy: Tensor, geometry g: ConvGeom
     // <k, W(x, dy)> = <dy, conv(x, k)>
     return record(out, "conv2dWeightGradient", [x, dy], uses: [[.input(1)], [.input(0)]]) { c in
         [c.needs[0] ? conv2dInputGradient(c.input(1), c.gradient, geometry: g) : nil,
-         c.needs[1] ? conv2d(c.input(0), c.gradient, stride: g.stride, padding: g.padding) : nil]
+         c.needs[1] ? conv2d(c.input(0), c.gradient, geometry: g) : nil]
     }
 }
