@@ -69,7 +69,8 @@ public final class DNNLConvolution: ConvolutionKernels {
         /// the direct kernels' rate, which Winograd's 2.25x fewer multiplies already match:
         /// - Winograd's shapes keep float32 Winograd, but for the forward and input gradient
         ///   passes over 4x4 outputs or fewer, whose tiles are mostly padding (bf16 1.3-1.8x).
-        /// - 1x1 over at least 8x8 outputs: oneDNN's bf16 gemm on plain NCHW, every pass (1.1-2.5x).
+        /// - 1x1 over at least 8x8 outputs: oneDNN's bf16 gemm on plain NCHW, every pass (1.1-2.5x,
+        ///   but for two input gradients at 32x32, 0.8x and 0.94x).
         /// - 3x3 from fewer than 16 channels (the image): bf16 blocked forward (1.3-1.4x), bf16
         ///   plain input gradient (1.3-2.2x), float32 weight gradient (bf16 0.6-0.9x).
         /// - everything else (strided 3x3, thin outputs, 1x1 on 4x4): bf16 blocked, 1.2-2.0x.
