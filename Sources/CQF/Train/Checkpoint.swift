@@ -122,7 +122,8 @@ public struct Checkpoint {
         try Checkpoint.checkNames(parameterSets, buffers, file: path)
         var targets: [(name: String, shape: [Int], destination: UnsafeMutablePointer<Float>)] = []
         var optimizerSteps: [(Adamax, Int)] = []
-        var averageUpdates: [(WeightAverage, Int?)] = []
+        // nil updates: the file has no average, which then starts at the group's weights.
+        var averageUpdates: [(weights: ParameterSet, average: WeightAverage, updates: Int?)] = []
         for group in parameterSets {
             let updatesKey = Checkpoint.averagePrefix + group.prefix + "updates"
             let averaged = file.metadata[updatesKey] != nil
@@ -134,12 +135,12 @@ public struct Checkpoint {
                 guard let updates = Int(file.metadata[updatesKey]!), updates >= 0 else {
                     throw CheckpointError("Checkpoint \(path) has no valid \(updatesKey) in its metadata, expected a non-negative integer.")
                 }
-                averageUpdates.append((average, updates))
+                averageUpdates.append((group.parameters, average, updates))
                 for parameter in group.parameters.parameters {
                     targets.append((Checkpoint.averagePrefix + parameter.name, parameter.shape, average.values.pointer + parameter.offset))
                 }
             } else if let average = group.average {
-                averageUpdates.append((average, nil))
+                averageUpdates.append((group.parameters, average, nil))
             }
             guard let optimizer = group.optimizer else { continue }
             let key = Checkpoint.optimizerPrefix + group.prefix + "step"
@@ -173,12 +174,11 @@ public struct Checkpoint {
             try file.copy(target.name, into: target.destination, count: target.shape.reduce(1, *))
         }
         for (optimizer, step) in optimizerSteps { optimizer.restore(step: step) }
-        for (average, updates) in averageUpdates {
+        for (weights, average, updates) in averageUpdates {
             if let updates {
                 average.restore(updates: updates)
             } else {
-                let parameters = parameterSets.first { $0.average === average }!.parameters
-                average.values.pointer.update(from: parameters.values.pointer, count: parameters.count)
+                average.values.pointer.update(from: weights.values.pointer, count: weights.count)
             }
         }
     }
