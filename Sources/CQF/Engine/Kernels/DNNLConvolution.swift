@@ -65,8 +65,8 @@ public final class DNNLConvolution: ConvolutionKernels {
 
         /// The choice for a precision: with `bf16`, the bf16 kernels where they measured faster
         /// than the float32 choice (docs/performance.md, batch 64, one thread, Zen 4) and the
-        /// float32 choice elsewhere. oneDNN 2.6 has no bf16 Winograd, and its bf16 kernels double
-        /// the direct kernels' rate, which Winograd's 2.25x fewer multiplies already match:
+        /// float32 choice elsewhere. oneDNN 2.6 has no bf16 Winograd, and its bf16 kernels gain
+        /// over the float32 direct ones about what Winograd's 2.25x fewer multiplies gain:
         /// - Winograd's shapes keep float32 Winograd, but for the forward and input gradient
         ///   passes over 4x4 outputs or fewer, whose tiles are mostly padding (bf16 1.3-1.8x).
         /// - 1x1 over at least 8x8 outputs: oneDNN's bf16 gemm on plain NCHW, every pass (1.1-2.5x,
