@@ -8,7 +8,7 @@ let benchCommand = Command(
     name: "bench",
     summary: "measure speed: the engine's convolutions (--engine), the data path (--data), Inception (--inception)",
     usage: """
-        usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [KEY=VALUE ...]
+        usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [--ops] [KEY=VALUE ...]
                Distributed bench --engine [--threads N] [--precision f32|bf16] [--variants]
                Distributed bench --data [--record FILE]
                Distributed bench --inception --weights FILE [--batch N] [--size N] [--steps N] [--threads N]
@@ -19,7 +19,10 @@ let benchCommand = Command(
         (median of --steps timed steps, default 10, after 2 warm-up steps), "gflops" (counted
         convolution FLOPs / step_s), "peak_fraction", "peak_rss_mb", "ranks", "threads"}. Under
         mpirun the batch is split over the ranks, the slowest rank times each step, and
-        peak_rss_mb adds up the ranks' peak resident sizes.
+        peak_rss_mb adds up the ranks' peak resident sizes. --ops adds, before the summary, rank
+        0's time per engine op over the timed steps, one line each, longest first: {"op",
+        "ms_per_step", "calls_per_step", "share"} (backward rules are timed whole, as "backward
+        of OP"; "optimizer", "communication (waiting for gradients)" and "step" are the rest).
 
         --engine times forward, input-gradient and weight-gradient convolutions of every
         distinct convolution shape of the default CIFAR-10 config (cqf, batch 64) and prints one
@@ -64,13 +67,14 @@ let benchCommand = Command(
         let record = try arguments.string("record")
         guard engine || data else {
             let steps = try arguments.int("steps", range: 1...100_000) ?? 10
+            let ops = arguments.flag("ops")
             let config = try arguments.config()
             try arguments.finish()
             let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
             exitUnlessBatchSplits(config.batch, command: "bench", communicator: communicator)
             _ = ThreadSettings(requested: threads, comm: communicator).apply()
             EngineThreads.count = threads
-            runModelBench(config: config, steps: steps, warmup: 2, threads: threads, communicator: communicator)
+            runModelBench(config: config, steps: steps, warmup: 2, threads: threads, timingOps: ops, communicator: communicator)
             finishCommunicator(communicator)
             return
         }

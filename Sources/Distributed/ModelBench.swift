@@ -29,8 +29,9 @@ final class CountingConvolution: ConvolutionKernels {
 }
 
 /// Runs `warmup` + `steps` training steps and prints one JSON line per timed step (rank 0), then
-/// the summary: images/s and seconds per step from the median step, GFLOP/s, peak memory.
-func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, communicator: Communicator) {
+/// the summary: images/s and seconds per step from the median step, GFLOP/s, peak memory. With
+/// `timingOps`, rank 0's time per op over the timed steps comes before the summary.
+func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, timingOps: Bool, communicator: Communicator) {
     let peakGflops = measureFMAPeak(Stopwatch(threadCPUTime: true))
     let counter = CountingConvolution(DNNLConvolution(threads: threads, precision: config.convolutionPrecision))
     Convolutions.kernels = counter
@@ -44,8 +45,11 @@ func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, commun
     for s in 0..<warmup + steps {
         let before = counter.flops
         communicator.barrier()
+        OpTimes.isOn = timingOps && s >= warmup
+        OpTimes.skip()
         let start = Date()
         _ = step.run(x, step: s, firstImage: communicator.rank * local)
+        OpTimes.lap("step")
         // The slowest rank sets the pace of a data-parallel step.
         let elapsed = communicator.gathered([Date().timeIntervalSince(start)]).map { $0[0] }.max()!
         guard s >= warmup else { continue }
@@ -60,6 +64,13 @@ func runModelBench(config: Config, steps: Int, warmup: Int, threads: Int, commun
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     // The memory the job takes on its machines: every rank's peak resident size, added up.
     let rss = communicator.gathered([Double(usage.ru_maxrss) / 1024]).map { $0[0] }.reduce(0, +)
+    if communicator.isRoot && timingOps {
+        let total = OpTimes.totals.values.map(\.seconds).reduce(0, +)
+        for (op, time) in OpTimes.totals.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+            printJSON([("op", op), ("ms_per_step", time.seconds * 1000 / Double(steps)),
+                       ("calls_per_step", Double(time.calls) / Double(steps)), ("share", time.seconds / total)])
+        }
+    }
     if communicator.isRoot {
         let gflops = flops / median / 1e9
         let peakFraction = gflops / (peakGflops * Double(threads * communicator.size))

@@ -125,6 +125,7 @@ public enum Recording {
 @inline(__always)
 func record(_ output: Tensor, _ op: String, _ inputs: [Tensor], uses: [[Saved]], _ backward: @escaping BackwardRule) -> Tensor {
     if FiniteCheck.isOn { FiniteCheck.check(output, op: op) }
+    OpTimes.lap(op)
     if Recording.isOn && inputs.contains(where: { $0.requiresGrad }) {
         output.node = Node(op: op, inputs: inputs, output: output, uses: uses, backward: backward)
         output.requiresGrad = true
@@ -153,11 +154,13 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = fa
             let id = ObjectIdentifier(node)
             guard needed.contains(id), let gradient = gradients[id] else { continue }
             let needs = node.edges.map { $0.key.map(needed.contains) ?? false }
-            let inputGradients = FiniteCheck.within("backward of \(node.op)") { node.run(gradient: gradient, needs: needs) }
+            let inputGradients = FiniteCheck.within("backward of \(node.op)") {
+                OpTimes.within("backward of " + node.op, before: "autodiff") { node.run(gradient: gradient, needs: needs) }
+            }
             for (i, edge) in node.edges.enumerated() where needs[i] {
                 guard let g = inputGradients[i], let target = edge.key else { continue }
                 precondition(g.shape == node.shapes[i], "The backward rule of \(node.op) gave shape \(g.shape) for input \(node.shapes[i]).")
-                gradients[target] = gradients[target].map { $0 + g } ?? g
+                gradients[target] = OpTimes.within("autodiff: gradient sums", before: "autodiff") { gradients[target].map { $0 + g } ?? g }
             }
             if !createGraph { gradients[id] = nil }
             if !retain { node.release() }

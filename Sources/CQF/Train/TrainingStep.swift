@@ -75,7 +75,7 @@ public final class TrainingStep {
             losses += terms.klMaps.map { Double($0.sum().scalar) / Double(globalBatch) }
         }
         if let discriminator = model.discriminator, let fake {
-            reducer.wait()
+            waitForGradients()
             skipped += applyUpdate(discriminator.parameters, "discriminator") ? 0 : 1
             let quality = model.qualityLoss(fake: fake, globalBatch: globalBatch)
             let qualityGradients = grad(of: model.qualityWeight * quality, wrt: generator.flatMap(\.tensors))
@@ -88,7 +88,7 @@ public final class TrainingStep {
             start += set.parameters.count
             reducer.start(set)
         }
-        reducer.wait()
+        waitForGradients()
         for (name, set) in model.generatorNetworks { skipped += applyUpdate(set, name) ? 0 : 1 }
         // Each rank holds its share of every loss: the global values are the sums.
         losses.withUnsafeMutableBufferPointer { communicator.allreduceSum($0) }
@@ -102,8 +102,14 @@ public final class TrainingStep {
     /// One Adamax step from the summed gradients, unless they are not finite (then the network
     /// stays as it is on every rank, since the sums are the same everywhere).
     private func applyUpdate(_ set: ParameterSet, _ name: String) -> Bool {
-        guard UnsafeBufferPointer(start: set.gradients.pointer, count: set.count).allSatisfy({ $0.isFinite }) else { return false }
-        optimizers[name]!.update(set)
-        return true
+        OpTimes.within("optimizer", before: "step") {
+            guard UnsafeBufferPointer(start: set.gradients.pointer, count: set.count).allSatisfy({ $0.isFinite }) else { return false }
+            optimizers[name]!.update(set)
+            return true
+        }
+    }
+
+    private func waitForGradients() {
+        OpTimes.within("communication (waiting for gradients)", before: "step") { reducer.wait() }
     }
 }
