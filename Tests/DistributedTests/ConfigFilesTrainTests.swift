@@ -1,9 +1,10 @@
 // Every file in configs/ trains: `Distributed train --config FILE --steps 2` on small fixture
 // files in the format of the config's dataset (CIFAR-10 and STL-10 binaries, idx, packed files
 // named by split) with the config's channels and image size, so that no config rots. Only the
-// data path, the batch (1, the smallest legal one) and the sample grid (4 images) are
-// overridden: the 64-image grid of a 96x96 model takes half a minute on 2 cores, the model
-// never changes.
+// data path, the batch (1, the smallest legal one), the sample grid (4 images) and the FD probe
+// (off: the fixture's test split of one image cannot be scored, and a classifier made by the
+// README's run would switch it on) are overridden: the 64-image grid of a 96x96 model takes
+// half a minute on 2 cores, the model never changes.
 @testable import CQF
 import Foundation
 import XCTest
@@ -25,7 +26,7 @@ final class ConfigFilesTrainTests: ExecutableTestCase {
             let data = try writeFixture(for: config, in: folder.path)
             let out = folder.appendingPathComponent("run").path
             let begun = Date()
-            let result = try run(["train", "--config", file, "--steps", "2", "--batch", "1", "--out", out, "data=\(data)", "sample_grid=4"],
+            let result = try run(["train", "--config", file, "--steps", "2", "--batch", "1", "--out", out, "data=\(data)", "sample_grid=4", "score_every=0"],
                                  ranks: nil, timeout: 120)
             print("configs/\(name): \(String(format: "%.1f", Date().timeIntervalSince(begun))) s")
             XCTAssertEqual(result.status, 0, "configs/\(name): \(result.standardError)")
@@ -36,6 +37,23 @@ final class ConfigFilesTrainTests: ExecutableTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/checkpoints/step-2.safetensors"), "configs/\(name)")
         }
         print("every config: \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+    }
+
+    /// The FD probe on a test split of one image: one error line naming the data and the field.
+    func testProbeRefusesATestSplitTooSmallToScore() throws {
+        let file = Self.configs.appendingPathComponent("fashion-mnist.json").path
+        let folder = try temporaryFolder()
+        let data = try writeFixture(for: try Config.load(path: file, overrides: []), in: folder.path)
+        let features = folder.appendingPathComponent("classifier.safetensors").path
+        try Classifier(dataset: "fashion-mnist", imageShape: ImageShape(channels: 1, height: 32, width: 32), classCount: 10, seed: 5)
+            .save(path: features)
+        let result = try run(["train", "--config", file, "--steps", "1", "--batch", "1", "--out", folder.appendingPathComponent("run").path,
+                              "data=\(data)", "score_every=1", "score_features=\(features)"], ranks: nil, timeout: 120)
+        XCTAssertNotEqual(result.status, 0, result.standardError)
+        let errors = result.errorLines.filter { $0.hasPrefix("error:") }
+        XCTAssertEqual(errors.count, 1, result.standardError)
+        XCTAssert(errors.first?.contains("\(data): the test split holds 1 images") == true && errors.first?.contains("score_every") == true,
+                  result.standardError)
     }
 
     /// Writes a dataset of the config's kind and shape into `folder` and returns its `data` path.

@@ -34,6 +34,10 @@ final class QualityProbe {
         seed = config.seed
         self.communicator = communicator
         let test = try openDataset(kind: try DatasetKind.named(config.dataset), path: config.data, split: .test)
+        guard test.count >= SampleQuality.minimumReferenceImages else {
+            throw DataError(file: config.data, "the test split holds \(test.count) images, and the FD probe (config field score_every) "
+                + "needs at least \(SampleQuality.minimumReferenceImages): set score_every=0")
+        }
         let judged = try network.judge(.stored(test), rank: communicator.rank, ranks: communicator.size, batch: QualityProbe.batch)
         var moments = FeatureMoments(dimension: network.featureCount)
         moments.add(judged.features)

@@ -129,6 +129,7 @@ final class OpGradientTests: XCTestCase {
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { relu($0[0]) * $0[0] }
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { leakyRelu($0[0]) * $0[0] }
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { elu($0[0]) }
+        assertSecondOrderGradientsMatchFiniteDifferences([s]) { elu($0[0]) * $0[0] }
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { tanh($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: -3...3) { softplus($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: 0.2...3) { sqrt($0[0]) }
