@@ -34,16 +34,14 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
 /// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1).
 /// The graph keeps its input alone, where the composite above keeps four activations (x - mean,
 /// its square, the scaled and the shifted); for Real NVP's fifteen batch norms at 32x32 that is
-/// hundreds of megabytes. The backward pass is the closed form, with its two sums taken over all
-/// ranks; under createGraph it differentiates the composite instead, so higher derivatives stay
-/// exact. Returns the statistics too (constants, for the running averages).
+/// hundreds of megabytes. Both passes run fused (BatchNormLoops.swift); the backward pass is the
+/// closed form, with its two sums taken over all ranks; under createGraph it differentiates the
+/// composite instead, so higher derivatives stay exact. Returns the statistics too (constants,
+/// for the running averages).
 public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
                                                acrossRanks sum: @escaping CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
-    let (mean, variance, count, output) = Recording.paused {
-        let (mean, variance, count) = batchStatistics(x, acrossRanks: sum)
-        return (mean, variance, count, batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon))
-    }
+    let (output, mean, variance, count) = batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
     let recorded = record(output, "batchNorm", [x, gamma, beta], uses: [[.input(0), .input(1), .input(2)], [.input(0), .input(2)], [.input(0), .input(1)]]) { c in
         let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
         if Recording.isOn {
@@ -51,16 +49,9 @@ public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta:
             let y = batchNormalized(x, mean: m, variance: v, gamma: gamma, beta: beta, epsilon: epsilon)
             return grad(of: (y * g).sum(), wrt: [x, gamma, beta], createGraph: true).enumerated().map { c.needs[$0.offset] ? $0.element : nil }
         }
-        let inverseStd = 1 / sqrt(variance + epsilon)
-        let normalized = (x - mean) * inverseStd
-        let localSum = g.sum(alongAxes: [0, 2, 3], keepingDims: true)
-        let localProducts = (g * normalized).sum(alongAxes: [0, 2, 3], keepingDims: true)
-        var dx: Tensor?
-        if c.needs[0] {
-            let (total, totalProducts) = (summedAcrossRanks(localSum, sum), summedAcrossRanks(localProducts, sum))
-            dx = (gamma * inverseStd) * (g - total / Float(count) - normalized * (totalProducts / Float(count)))
-        }
-        return [dx, c.needs[1] ? localProducts : nil, c.needs[2] ? localSum : nil]
+        let gradients = batchNormBackward(x, g, mean: mean, variance: variance, gamma: gamma, epsilon: epsilon, count: count,
+                                          needsInput: c.needs[0], acrossRanks: sum)
+        return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
     }
     return (recorded, mean, variance, count)
 }

@@ -81,15 +81,22 @@ extension Tensor {
 /// The sum of n contiguous floats, in eight lanes.
 @inline(__always)
 private func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    laneSum(n, eight: { UnsafeRawPointer(p).loadUnaligned(fromByteOffset: $0 * 4, as: SIMD8<Float>.self) }, one: { p[$0] })
+}
+
+/// The sum of n values, the ones at i..<i+8 given by `eight(i)` and the rest by `one(i)`: in
+/// eight lanes, then the lanes' sum, then the remainder in order. Every sum of a plane adds in
+/// this order, so fused loops (batch normalisation's) give the ops' results to the bit.
+@inline(__always)
+func laneSum(_ n: Int, eight: (Int) -> SIMD8<Float>, one: (Int) -> Float) -> Float {
     var lanes = SIMD8<Float>()
     var i = 0
-    let raw = UnsafeRawPointer(p)
     while i + 8 <= n {
-        lanes += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        lanes += eight(i)
         i += 8
     }
     var total = lanes.sum()
-    while i < n { total += p[i]; i += 1 }
+    while i < n { total += one(i); i += 1 }
     return total
 }
 

@@ -1,0 +1,60 @@
+// Batch normalisation's fused loops (BatchNormLoops.swift) against the ops they replace: the
+// forward pass to the bit, the closed-form backward pass against autodiff through the
+// composite, and the same bits on two threads as on one.
+import XCTest
+@testable import CQF
+
+final class BatchNormLoopsTests: XCTestCase {
+    let world: CrossRankSum = { _ in }
+    /// A plane of 67 x 65 values (not a multiple of the eight lanes) and a small odd one.
+    let shapes = [[3, 5, 67, 65], [2, 3, 5, 7]]
+
+    func testForwardEqualsTheCompositeToTheBit() {
+        var random = TestRandom(seed: 21)
+        for shape in shapes {
+            let channel = [1, shape[1], 1, 1]
+            let (x, gamma, beta) = (random.tensor(shape, in: -2...3), random.tensor(channel), random.tensor(channel))
+            let fused = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world)
+            let (mean, variance, count) = batchStatistics(x, acrossRanks: world)
+            XCTAssertEqual(fused.mean.array, mean.array, "\(shape)")
+            XCTAssertEqual(fused.variance.array, variance.array, "\(shape)")
+            XCTAssertEqual(fused.count, count)
+            XCTAssertEqual(fused.output.array, batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4).array)
+        }
+    }
+
+    func testBackwardMatchesAutodiffThroughTheComposite() {
+        var random = TestRandom(seed: 22)
+        for shape in shapes {
+            let channel = [1, shape[1], 1, 1]
+            let (x, gamma, beta) = (random.tensor(shape).requiringGrad(), random.tensor(channel).requiringGrad(), random.tensor(channel).requiringGrad())
+            let g = random.tensor(shape)
+            let fused = grad(of: (batchNormalizedWithBatchStatistics(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world).output * g).sum(),
+                             wrt: [x, gamma, beta])
+            let (mean, variance, _) = batchStatistics(x, acrossRanks: world)
+            let composite = grad(of: (batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4) * g).sum(),
+                                 wrt: [x, gamma, beta])
+            for (name, (a, b)) in zip(["x", "gamma", "beta"], zip(fused, composite)) {
+                let scale = max(largestMagnitude(b.array), 1)
+                XCTAssertLessThan(largestDifference(a.array, b.array).value / scale, 2e-5, "\(name) of \(shape)")
+            }
+        }
+    }
+
+    func testTwoThreadsGiveTheBitsOfOne() {
+        var random = TestRandom(seed: 23)
+        // Six channels of 4 x 67 x 65 values: large enough to be shared among two threads.
+        let (shape, channel) = ([4, 6, 67, 65], [1, 6, 1, 1])
+        let (x, gamma, beta, g) = (random.tensor(shape), random.tensor(channel), random.tensor(channel), random.tensor(shape))
+        func passes() -> [[Float]] {
+            let forward = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world)
+            let backward = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, epsilon: 1e-4,
+                                             count: forward.count, needsInput: true, acrossRanks: world)
+            return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+        }
+        let one = passes()
+        EngineThreads.count = 2
+        defer { EngineThreads.count = 1 }
+        XCTAssertEqual(passes(), one)
+    }
+}
