@@ -16,8 +16,8 @@
 # summary to summary.txt there. A finished run is kept and skipped, so the script resumes.
 # SETTINGS adds KEY=VALUE config overrides to every run and TAG names such runs apart
 # (runs/ablation-<objective>-<tag>-seed<seed>). The config generates from averaged weights
-# (ema_decay 0.999): SETTINGS=ema_decay=0 gives the table's runs without the average, TAG=ema
-# the averaged ones.
+# (ema_decay 0.999) with lambda_q 3: SETTINGS="ema_decay=0 lambda_q=10" gives the table's runs
+# (docs/results.md), TAG=ema SETTINGS=lambda_q=10 the averaged ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
