@@ -23,17 +23,6 @@ let usage = """
     \(commands.map { "  " + $0.name.padding(toLength: 12, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
     """
 
-/// oneDNN's threads come from libgomp, which reads its wait policy once, when it loads, and by
-/// default keeps idle threads spinning. Between convolutions the trainer runs its own single-
-/// threaded ops, and on a node where cores are shared (ranks x threads = cores, or a neighbour's
-/// job) the spinning threads starve the one doing the work: a training step measured 35x slower.
-/// So unless the user chose a policy, choose PASSIVE and start the process again.
-func settleThreadWaitPolicy() {
-    guard getenv("OMP_WAIT_POLICY") == nil else { return }
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1)
-    execv("/proc/self/exe", CommandLine.unsafeArgv)
-}
-
 func main() -> Int32 {
     settleThreadWaitPolicy()
     let argv = Array(CommandLine.arguments.dropFirst())

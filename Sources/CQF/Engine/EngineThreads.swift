@@ -1,7 +1,12 @@
 // The engine's own loops (elementwise ops) on several threads. Each output element is computed
 // exactly as on one thread, so results do not depend on the thread count; sums stay on one
 // thread for the same reason.
+//
+// The loops run on oneDNN's OpenMP team, the threads that run the convolutions, so that one set
+// of threads serves the whole step: with a pool of its own (Dispatch), each thread of one pool
+// idled or slept while the other pool worked, and each hand-over woke a sleeper.
 import Dispatch
+import Foundation
 
 public enum EngineThreads {
     /// Threads for elementwise ops; the trainer sets it from --threads (oneDNN gets the same).
@@ -14,7 +19,49 @@ public enum EngineThreads {
 func forEachChunk(_ count: Int, minimum: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
     let threads = min(EngineThreads.count, count / minimum)
     guard threads > 1 else { body(0..<count); return }
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
-        body(count * t / threads ..< count * (t + 1) / threads)
+    OpenMPTeam.run(threads) { t in body(count * t / threads ..< count * (t + 1) / threads) }
+}
+
+/// Parallel regions of libgomp, the OpenMP runtime libdnnl brings in, entered through its ABI
+/// (`GOMP_parallel`, what a compiler emits for `#pragma omp parallel`), looked up at run time
+/// like `omp_set_num_threads` in DNNLConvolution.swift. Without libgomp the jobs go to Dispatch.
+enum OpenMPTeam {
+    private typealias Region = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    private typealias Parallel = @convention(c) (Region, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+    private typealias ThreadQuery = @convention(c) () -> Int32
+
+    private static let runtime: (parallel: Parallel, threadNumber: ThreadQuery, teamSize: ThreadQuery)? = {
+        guard let parallel = dlsym(nil, "GOMP_parallel"), let number = dlsym(nil, "omp_get_thread_num"),
+              let size = dlsym(nil, "omp_get_num_threads") else { return nil }
+        return (unsafeBitCast(parallel, to: Parallel.self), unsafeBitCast(number, to: ThreadQuery.self),
+                unsafeBitCast(size, to: ThreadQuery.self))
+    }()
+
+    private struct Job {
+        let threads: Int
+        let body: (Int) -> Void
+        let threadNumber: ThreadQuery
+        let teamSize: ThreadQuery
+    }
+
+    /// Calls `body(t)` for t in 0..<threads, on a team of up to `threads` threads (the caller is
+    /// one of them); returns when all calls have.
+    static func run(_ threads: Int, _ body: (Int) -> Void) {
+        guard let runtime else {
+            DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var job = Job(threads: threads, body: body, threadNumber: runtime.threadNumber, teamSize: runtime.teamSize)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                runtime.parallel({ raw in
+                    let job = raw!.assumingMemoryBound(to: Job.self).pointee
+                    // The team can be smaller than asked (a nested region gets one thread).
+                    for t in stride(from: Int(job.threadNumber()), to: job.threads, by: Int(job.teamSize())) {
+                        job.body(t)
+                    }
+                }, pointer, UInt32(threads), 0)
+            }
+        }
     }
 }
