@@ -110,6 +110,6 @@ public final class TrainingStep {
     }
 
     private func waitForGradients() {
-        OpTimes.within("communication (waiting for gradients)", before: "step") { reducer.wait() }
+        OpTimes.within("communication (waiting for gradients)", before: "step") { _ = reducer.wait() }
     }
 }

@@ -40,6 +40,33 @@ final class BroadcastingTests: XCTestCase {
         }
     }
 
+    /// Sums over every kind of axis set: the same bits on one and two threads (threads split a
+    /// kept dimension, never a sum), and the values of a plain sum in Double.
+    func testSumsMatchPlainOracleOnAnyThreadCount() {
+        var random = TestRandom(seed: 7)
+        let shape = [3, 5, 67, 131]
+        let x = random.tensor(shape)
+        let values = x.array
+        for axes in [[0, 2, 3], [0], [2, 3], [1], [0, 1], [3], [1, 3], [0, 1, 2, 3]] {
+            let kept = shape.indices.map { axes.contains($0) ? 1 : shape[$0] }
+            var oracle = [Double](repeating: 0, count: kept.reduce(1, *))
+            for n in 0..<shape[0] { for c in 0..<shape[1] { for h in 0..<shape[2] { for w in 0..<shape[3] {
+                let i = [n, c, h, w]
+                let target = (0..<4).reduce(0) { $0 * kept[$1] + (kept[$1] == 1 ? 0 : i[$1]) }
+                oracle[target] += Double(values[((n * shape[1] + c) * shape[2] + h) * shape[3] + w])
+            } } } }
+            let sums = [1, 2].map { threads in
+                EngineThreads.count = threads
+                defer { EngineThreads.count = 1 }
+                return x.sum(alongAxes: axes).array
+            }
+            XCTAssertEqual(sums[0], sums[1], "sum over \(axes): one and two threads differ")
+            for (sum, expected) in zip(sums[1], oracle) {
+                XCTAssertEqual(Double(sum), expected, accuracy: 1e-4 * max(1, abs(expected)), "sum over \(axes)")
+            }
+        }
+    }
+
     /// out[n, c, h, w] = f(a[...], b[...]), each operand indexed with 0 along its stretched dimensions.
     private func oracle(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> [Float] {
         let o = padded4(shape)

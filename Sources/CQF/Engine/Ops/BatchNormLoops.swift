@@ -44,11 +44,6 @@ struct ChannelPlanes {
     }
 }
 
-@inline(__always)
-private func eight(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
-    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-}
-
 /// (1, C, 1, 1) values summed over every rank, then divided by `count` as `Tensor / Float` divides.
 private func channelValues(_ channels: Int, over count: Float, acrossRanks sum: CrossRankSum, _ value: (Int) -> Float) -> Tensor {
     let out = Tensor(uninitialized: [1, channels, 1, 1])

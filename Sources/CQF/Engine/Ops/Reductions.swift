@@ -53,35 +53,59 @@ extension Tensor {
 
     /// Sum to `kept` (same rank, 1 on the summed dimensions). Runs along a summed innermost
     /// dimension are added in float lanes of 8 (the sum of at most a plane), everything else
-    /// accumulates in Double.
+    /// accumulates in Double. The engine's threads take disjoint ranges of the longest kept
+    /// dimension, so each output is summed by one thread in the same order as on one thread:
+    /// the result does not depend on the thread count. (A sum to a scalar stays on one thread.)
     private func sumKeepingDims(to kept: [Int]) -> Tensor {
         let out = Tensor(uninitialized: kept)
         let loops = BroadcastLoops(shape, kept, output: shape)
-        let inner = loops.sizes.count - 1
-        let (n, reducing) = (loops.sizes[inner], loops.stridesB[inner] == 0)
         let accumulator = UnsafeMutablePointer<Double>.allocate(capacity: out.count)
         defer { accumulator.deallocate() }
         accumulator.initialize(repeating: 0, count: out.count)
-        var index = [Int](repeating: 0, count: inner)
-        var (source, target) = (0, 0)
-        for _ in 0..<count / n {
-            let src = UnsafePointer(data) + source
-            if reducing {
-                accumulator[target] += Double(contiguousSum(src, n))
-            } else {
-                for i in 0..<n { accumulator[target + i] += Double(src[i]) }
+        let source = UnsafePointer(data)
+        if let split = loops.sizes.indices.filter({ loops.stridesB[$0] != 0 }).max(by: { loops.sizes[$0] < loops.sizes[$1] }) {
+            let length = loops.sizes[split]
+            forEachChunk(length, minimum: max(1, (1 << 16) * length / count)) { range in
+                var part = loops
+                part.sizes[split] = range.count
+                addRuns(part, source + range.lowerBound * loops.stridesA[split], into: accumulator + range.lowerBound * loops.stridesB[split])
             }
-            loops.advance(&index, &source, &target)
+        } else {
+            addRuns(loops, source, into: accumulator)
         }
         for i in 0..<out.count { out.data[i] = Float(accumulator[i]) }
         return record(out, "sum", [self], uses: [[]]) { c in [c.gradient.broadcast(to: c.shapes[0])] }
     }
 }
 
+/// Adds every run of `loops` (contiguous in the source, its operand A) into the accumulator of
+/// its output (operand B): a run along a summed innermost dimension as one sum, otherwise element
+/// by element.
+private func addRuns(_ loops: BroadcastLoops, _ source: UnsafePointer<Float>, into accumulator: UnsafeMutablePointer<Double>) {
+    let inner = loops.sizes.count - 1
+    let (n, reducing) = (loops.sizes[inner], loops.stridesB[inner] == 0)
+    var index = [Int](repeating: 0, count: inner)
+    var (from, to) = (0, 0)
+    for _ in 0..<loops.sizes[..<inner].reduce(1, *) {
+        if reducing {
+            accumulator[to] += Double(contiguousSum(source + from, n))
+        } else {
+            for i in 0..<n { accumulator[to + i] += Double(source[from + i]) }
+        }
+        loops.advance(&index, &from, &to)
+    }
+}
+
 /// The sum of n contiguous floats, in eight lanes.
 @inline(__always)
 private func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    laneSum(n, eight: { UnsafeRawPointer(p).loadUnaligned(fromByteOffset: $0 * 4, as: SIMD8<Float>.self) }, one: { p[$0] })
+    laneSum(n, eight: { eight(p, $0) }, one: { p[$0] })
+}
+
+/// The floats at p[i..<i+8].
+@inline(__always)
+func eight(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
 }
 
 /// The sum of n values, the ones at i..<i+8 given by `eight(i)` and the rest by `one(i)`: in
