@@ -22,6 +22,15 @@ func forEachChunk(_ count: Int, minimum: Int = 1 << 16, _ body: (Range<Int>) -> 
     OpenMPTeam.run(threads) { t in body(count * t / threads ..< count * (t + 1) / threads) }
 }
 
+/// Calls `body(i)` for each of `count` blocks (images, planes) of `size` values, the blocks
+/// shared among the engine's threads in contiguous ranges.
+@inline(__always)
+func forEachBlock(_ count: Int, size: Int, _ body: (Int) -> Void) {
+    forEachChunk(count, minimum: max(1, (1 << 16) / max(1, size))) { blocks in
+        for i in blocks { body(i) }
+    }
+}
+
 /// Parallel regions of libgomp, the OpenMP runtime libdnnl brings in, entered through its ABI
 /// (`GOMP_parallel`, what a compiler emits for `#pragma omp parallel`), looked up at run time
 /// like `omp_set_num_threads` in DNNLConvolution.swift. Without libgomp the jobs go to Dispatch.

@@ -19,7 +19,7 @@ struct ChannelPlanes {
     /// Runs `body` for every channel, on the engine's threads when the tensor is large enough.
     @inline(__always)
     func forEachChannel(_ body: (Int) -> Void) {
-        forEachChunk(channels, minimum: max(1, (1 << 16) / max(1, batch * plane))) { for c in $0 { body(c) } }
+        forEachBlock(channels, size: batch * plane, body)
     }
 
     /// The sum over channel c's values, the values at flat indices i..<i+8 given by `eight(i)`

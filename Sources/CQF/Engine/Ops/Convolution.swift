@@ -75,14 +75,12 @@ private func convolvedAddingBias(_ x: Tensor, _ w: Tensor, _ bias: Tensor, _ g: 
     let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
     let plane = g.outHeight * g.outWidth
-    forEachChunk(g.batch * g.outChannels, minimum: max(1, (1 << 16) / plane)) { planes in
-        for p in planes {
-            let (values, b) = (out.data + p * plane, bias.data[p % g.outChannels])
-            if relu {
-                for i in 0..<plane { values[i] = max(values[i] + b, 0) }
-            } else {
-                for i in 0..<plane { values[i] += b }
-            }
+    forEachBlock(g.batch * g.outChannels, size: plane) { p in
+        let (values, b) = (out.data + p * plane, bias.data[p % g.outChannels])
+        if relu {
+            for i in 0..<plane { values[i] = max(values[i] + b, 0) }
+        } else {
+            for i in 0..<plane { values[i] += b }
         }
     }
     return out

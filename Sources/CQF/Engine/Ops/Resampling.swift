@@ -6,7 +6,7 @@
 public func upsample2x(_ x: Tensor) -> Tensor {
     let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], 2 * h, 2 * w])
-    for p in 0..<nc {
+    forEachBlock(nc, size: 4 * h * w) { p in
         let (src, dst) = (x.data + p * h * w, out.data + p * 4 * h * w)
         for i in 0..<h { for j in 0..<w {
             let v = src[i * w + j]
@@ -24,7 +24,7 @@ public func sumPool2x2(_ x: Tensor) -> Tensor {
     precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0, "2x2 pooling needs even H and W, got \(x.shape).")
     let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2] / 2, x.shape[3] / 2)
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], h, w])
-    for p in 0..<nc {
+    forEachBlock(nc, size: 4 * h * w) { p in
         let (src, dst) = (x.data + p * 4 * h * w, out.data + p * h * w)
         for i in 0..<h { for j in 0..<w {
             dst[i * w + j] = src[(2 * i) * 2 * w + 2 * j] + src[(2 * i) * 2 * w + 2 * j + 1]
@@ -73,18 +73,16 @@ public func resizedBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let (h, w) = (x.shape[2], x.shape[3])
     let (rows, columns) = (BilinearTaps(from: h, to: height), BilinearTaps(from: w, to: width))
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], height, width])
-    forEachChunk(x.shape[0] * x.shape[1], minimum: max(1, (1 << 16) / (height * width))) { planes in
-        for plane in planes {
-            let (source, destination) = (x.data + plane * h * w, out.data + plane * height * width)
-            for i in 0..<height {
-                let (top, bottom) = (source + rows.first[i] * w, source + rows.second[i] * w)
-                let (topWeight, bottomWeight) = (rows.firstWeight[i], rows.secondWeight[i])
-                for j in 0..<width {
-                    let (left, right) = (columns.first[j], columns.second[j])
-                    let (leftWeight, rightWeight) = (columns.firstWeight[j], columns.secondWeight[j])
-                    destination[i * width + j] = topWeight * (leftWeight * top[left] + rightWeight * top[right])
-                        + bottomWeight * (leftWeight * bottom[left] + rightWeight * bottom[right])
-                }
+    forEachBlock(x.shape[0] * x.shape[1], size: height * width) { plane in
+        let (source, destination) = (x.data + plane * h * w, out.data + plane * height * width)
+        for i in 0..<height {
+            let (top, bottom) = (source + rows.first[i] * w, source + rows.second[i] * w)
+            let (topWeight, bottomWeight) = (rows.firstWeight[i], rows.secondWeight[i])
+            for j in 0..<width {
+                let (left, right) = (columns.first[j], columns.second[j])
+                let (leftWeight, rightWeight) = (columns.firstWeight[j], columns.secondWeight[j])
+                destination[i * width + j] = topWeight * (leftWeight * top[left] + rightWeight * top[right])
+                    + bottomWeight * (leftWeight * bottom[left] + rightWeight * bottom[right])
             }
         }
     }

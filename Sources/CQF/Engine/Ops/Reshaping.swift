@@ -19,7 +19,7 @@ extension Tensor {
                      "Channels \(range) are out of range for shape \(shape).")
         let (n, c, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let out = Tensor(uninitialized: [n, range.count, shape[2], shape[3]])
-        for i in 0..<n {
+        forEachBlock(n, size: range.count * plane) { i in
             (out.data + i * range.count * plane).update(from: data + (i * c + range.lowerBound) * plane, count: range.count * plane)
         }
         return record(out, "channels", [self], uses: [[]]) { ctx in
@@ -31,9 +31,12 @@ extension Tensor {
     func paddingChannels(before: Int, after: Int) -> Tensor {
         let (n, c, plane) = (shape[0], shape[1], shape[2] * shape[3])
         let total = before + c + after
-        let out = Tensor(shape: [n, total, shape[2], shape[3]], repeating: 0)
-        for i in 0..<n {
-            (out.data + (i * total + before) * plane).update(from: data + i * c * plane, count: c * plane)
+        let out = Tensor(uninitialized: [n, total, shape[2], shape[3]])
+        forEachBlock(n, size: total * plane) { i in
+            let image = out.data + i * total * plane
+            image.initialize(repeating: 0, count: before * plane)
+            (image + before * plane).update(from: data + i * c * plane, count: c * plane)
+            (image + (before + c) * plane).initialize(repeating: 0, count: after * plane)
         }
         return record(out, "paddingChannels", [self], uses: [[]]) { ctx in [ctx.gradient.channels(before..<before + c)] }
     }
@@ -48,12 +51,12 @@ public func concatChannels(_ parts: [Tensor]) -> Tensor {
     let widths = parts.map { $0.shape[1] }
     let total = widths.reduce(0, +)
     let out = Tensor(uninitialized: [n, total, first.shape[2], first.shape[3]])
-    var start = 0
-    for (part, width) in zip(parts, widths) {
-        for i in 0..<n {
+    forEachBlock(n, size: total * plane) { i in
+        var start = 0
+        for (part, width) in zip(parts, widths) {
             (out.data + (i * total + start) * plane).update(from: part.data + i * width * plane, count: width * plane)
+            start += width
         }
-        start += width
     }
     return record(out, "concatChannels", parts, uses: parts.map { _ in [] }) { c in
         var begin = 0
