@@ -1,6 +1,7 @@
 // Adamax (Kingma & Ba 2015, Algorithm 2), one loop over a network's flat buffers:
 //   m = b1 m + (1 - b1) g,   u = max(b2 u, |g|),   p -= lr / (1 - b1^t) * m / (u + eps)
-// Every rank runs it on the same averaged gradients, so parameters stay identical.
+// Every rank runs it on the same averaged gradients, so parameters stay identical; each element
+// is updated alike on any number of the engine's threads.
 import Foundation
 
 public final class Adamax {
@@ -28,10 +29,13 @@ public final class Adamax {
         step += 1
         let rate = learningRate / (1 - pow(beta1, Float(step)))
         let (p, g, m, u) = (parameters.values.pointer, parameters.gradients.pointer, firstMoment.pointer, infinityNorm.pointer)
-        for i in 0..<parameters.count {
-            m[i] = beta1 * m[i] + (1 - beta1) * g[i]
-            u[i] = max(beta2 * u[i], Swift.abs(g[i]))
-            p[i] -= rate * m[i] / (u[i] + epsilon)
+        let (beta1, beta2, epsilon) = (beta1, beta2, epsilon)
+        forEachChunk(parameters.count) { range in
+            for i in range {
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                u[i] = max(beta2 * u[i], Swift.abs(g[i]))
+                p[i] -= rate * m[i] / (u[i] + epsilon)
+            }
         }
     }
 

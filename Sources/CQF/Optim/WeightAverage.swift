@@ -28,7 +28,7 @@ public final class WeightAverage {
         let t = Float(updates)
         let keep = min(decay, (1 + t) / (10 + t))
         let (a, w) = (values.pointer, parameters.values.pointer)
-        for i in 0..<values.count { a[i] += (1 - keep) * (w[i] - a[i]) }
+        forEachChunk(values.count) { range in for i in range { a[i] += (1 - keep) * (w[i] - a[i]) } }
     }
 
     /// Restores the update count from a checkpoint (the values are restored into their storage).
