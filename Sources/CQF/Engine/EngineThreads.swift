@@ -1,6 +1,6 @@
-// The engine's own loops (elementwise ops) on several threads. Each output element is computed
-// exactly as on one thread, so results do not depend on the thread count; sums stay on one
-// thread for the same reason.
+// The engine's own loops (elementwise ops, copies, sums) on several threads. Each output element
+// is computed exactly as on one thread, so results do not depend on the thread count (a sum's
+// threads take disjoint outputs, Reductions.swift).
 //
 // The loops run on oneDNN's OpenMP team, the threads that run the convolutions, so that one set
 // of threads serves the whole step: with a pool of its own (Dispatch), each thread of one pool
