@@ -1,6 +1,7 @@
-// Batch normalisation over (N, H, W) per channel, for Real NVP's coupling networks. Training
-// uses the statistics of the global batch (summed across ranks through the engine's hook)
-// and moves the running averages; evaluation and generation use the running averages.
+// Batch normalisation over (N, H, W) per channel, for Real NVP's coupling networks, of an
+// activation in either layout (`ActivationLayout`). Training uses the statistics of the global
+// batch (summed across ranks through the engine's hook) and moves the running averages;
+// evaluation and generation use the running averages.
 
 public final class BatchNorm {
     let name: String
@@ -24,12 +25,19 @@ public final class BatchNorm {
 
     private func apply(_ x: Tensor, _ pass: FlowPass) -> Tensor {
         let c = gamma.count
+        // Per-channel values broadcast over (N, C, H, W) as (1, C, 1, 1), over nChw16c's
+        // (N, C/16, H*W, 16) view as (1, C/16, 1, 16).
+        let (layout, n, h, w) = ActivationLayout.of(x.shape, channels: c)
+        let (view, channelShape) = layout == .nchw
+            ? (x, [1, c, 1, 1])
+            : (x.reshaped(to: [n, c / ActivationLayout.block, h * w, ActivationLayout.block]), [1, c / ActivationLayout.block, 1, ActivationLayout.block])
         let (g, b) = pass.frozen ? (gamma.tensor.detached, beta.tensor.detached) : (gamma.tensor!, beta.tensor!)
-        let (scale, shift) = (g.reshaped(to: [1, c, 1, 1]), b.reshaped(to: [1, c, 1, 1]))
+        let (scale, shift) = (g.reshaped(to: channelShape), b.reshaped(to: channelShape))
         guard case .batch(let crossRankSum) = pass.statistics else {
-            return batchNormalized(x, mean: runningMean, variance: runningVariance, gamma: scale, beta: shift, epsilon: epsilon)
+            return batchNormalized(view, mean: runningMean.reshaped(to: channelShape), variance: runningVariance.reshaped(to: channelShape),
+                                   gamma: scale, beta: shift, epsilon: epsilon).reshaped(to: x.shape)
         }
-        let (output, mean, variance, count) = batchNormalizedWithBatchStatistics(x, gamma: scale, beta: shift, epsilon: epsilon,
+        let (output, mean, variance, count) = batchNormalizedWithBatchStatistics(view, gamma: scale, beta: shift, epsilon: epsilon,
                                                                                  acrossRanks: crossRankSum)
         // The running variance is the unbiased one, as in PyTorch.
         let unbiasing = count > 1 ? Float(count) / Float(count - 1) : 1
@@ -37,7 +45,7 @@ public final class BatchNorm {
             runningMean.data[i] = momentum * runningMean.data[i] + (1 - momentum) * mean.data[i]
             runningVariance.data[i] = momentum * runningVariance.data[i] + (1 - momentum) * variance.data[i] * unbiasing
         }
-        return output
+        return output.reshaped(to: x.shape)
     }
 }
 

@@ -42,15 +42,17 @@ public final class Conv2D {
         self.name = layerName(of: bias)
     }
 
-    /// y = conv(x, w) + bias. `frozen` uses the parameters' values only, so no gradient reaches them.
-    public func callAsFunction(_ x: Tensor, frozen: Bool = false) -> Tensor {
-        FiniteCheck.within(name) { apply(x, frozen: frozen) }
+    /// y = conv(x, w) + bias, x in either layout and y in `outputLayout`. `frozen` uses the
+    /// parameters' values only, so no gradient reaches them.
+    public func callAsFunction(_ x: Tensor, frozen: Bool = false, outputLayout: ActivationLayout = .nchw) -> Tensor {
+        FiniteCheck.within(name) { apply(x, frozen: frozen, outputLayout: outputLayout) }
     }
 
-    private func apply(_ x: Tensor, frozen: Bool) -> Tensor {
+    private func apply(_ x: Tensor, frozen: Bool, outputLayout: ActivationLayout) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v
-        return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding, float32Only: float32Only)
+        return conv2d(x, mask.map { w * $0 } ?? w, bias: b, stride: stride, padding: padding, float32Only: float32Only,
+                      outputLayout: outputLayout)
     }
 }
 

@@ -4,7 +4,12 @@
 
 /// The coupling's network: conv3x3 (C -> F), blocks x ResBlock(F), BN, ReLU, conv3x3 (F -> 2C).
 /// Its convolutions stay float32 under `precision=bf16`, so that f^-1 undoes f (`ConvGeometry.float32Only`).
+/// Its hidden activations stay in oneDNN's nChw16c layout from the first convolution to the last
+/// when F is a multiple of 16: batch norm, ReLU and the residual sums run on them as they are,
+/// and the convolutions between skip their reorders.
 final class CouplingNetwork {
+    /// Keep the hidden activations in nChw16c where F allows (tests compare it with NCHW).
+    nonisolated(unsafe) static var blocksHiddenActivations = true
     let input: Conv2D
     let blocks: [(BatchNorm, Conv2D, BatchNorm, Conv2D)]
     let norm: BatchNorm
@@ -29,10 +34,11 @@ final class CouplingNetwork {
     }
 
     func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {
-        var h = input(x, frozen: pass.frozen)
+        let hidden: ActivationLayout = Self.blocksHiddenActivations && norm.gamma.count % ActivationLayout.block == 0 ? .nChw16c : .nchw
+        var h = input(x, frozen: pass.frozen, outputLayout: hidden)
         for (bn1, conv1, bn2, conv2) in blocks {
-            let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen)
-            h = h + conv2(relu(bn2(r, pass)), frozen: pass.frozen)
+            let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen, outputLayout: hidden)
+            h = h + conv2(relu(bn2(r, pass)), frozen: pass.frozen, outputLayout: hidden)
         }
         return output(relu(norm(h, pass)), frozen: pass.frozen)
     }

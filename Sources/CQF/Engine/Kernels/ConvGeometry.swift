@@ -1,6 +1,7 @@
-/// The sizes of one 2-D convolution: input (N, C, H, W) in NCHW, weight (K, C, R, S) in OIHW,
-/// output (N, K, P, Q), square stride, zero padding of its own size on each axis (the same above
-/// and below, left and right): Inception's 1x7 and 7x1 kernels pad (0, 3) and (3, 0).
+/// The sizes of one 2-D convolution: input (N, C, H, W), weight (K, C, R, S) in OIHW, output
+/// (N, K, P, Q), each activation (and its gradient) in a layout of its own, square stride, zero
+/// padding of its own size on each axis (the same above and below, left and right): Inception's
+/// 1x7 and 7x1 kernels pad (0, 3) and (3, 0).
 public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     public var batch: Int
     public var inChannels: Int
@@ -18,6 +19,10 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     /// must undo f, and bf16's rounding of a coupling's kept half would turn float32 rounding
     /// differences between the two directions into differences of bf16's size).
     public var float32Only = false
+    /// How the input and its gradient hold their channels.
+    public var inputLayout = ActivationLayout.nchw
+    /// How the output and its gradient hold their channels.
+    public var outputLayout = ActivationLayout.nchw
 
     /// The same padding on both axes.
     public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
@@ -48,6 +53,10 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
     public var outWidth: Int { (width + 2 * paddingWidth - kernelWidth) / stride + 1 }
     /// (height, width), as `conv2d` takes it.
     public var padding: (height: Int, width: Int) { (paddingHeight, paddingWidth) }
+    /// The input's tensor shape in its layout.
+    public var inputShape: [Int] { inputLayout.shape(batch: batch, channels: inChannels, height: height, width: width) }
+    /// The output's tensor shape in its layout.
+    public var outputShape: [Int] { outputLayout.shape(batch: batch, channels: outChannels, height: outHeight, width: outWidth) }
     public var inputCount: Int { batch * inChannels * height * width }
     public var outputCount: Int { batch * outChannels * outHeight * outWidth }
     public var weightCount: Int { outChannels * inChannels * kernelHeight * kernelWidth }
@@ -59,10 +68,12 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
 
     public var description: String {
         "N\(batch) C\(inChannels)->K\(outChannels) \(height)x\(width) k\(kernelHeight)x\(kernelWidth) s\(stride) p\(paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)x\(paddingWidth)")"
+            + (inputLayout == .nchw && outputLayout == .nchw ? "" : " \(inputLayout.rawValue)->\(outputLayout.rawValue)")
     }
 }
 
-/// The three kernels of a convolution over raw NCHW buffers. Each overwrites its output.
+/// The three kernels of a convolution over raw buffers, each activation in the geometry's layout
+/// for it and the weight in OIHW. Each overwrites its output.
 public protocol ConvolutionKernels {
     /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S))
     func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,

@@ -4,11 +4,12 @@ import Foundation
 /// The fast convolution kernels: Debian's oneDNN 2.x through its C API. On AVX-512 machines
 /// oneDNN's own JIT kernels reach near the FMA peak, where im2col + OpenBLAS (held to AVX2 by
 /// `OPENBLAS_CORETYPE=Haswell`) stops near half of it. Primitives, the reorders between the
-/// caller's NCHW/OIHW buffers and oneDNN's blocked layout are made once per (geometry, pass)
-/// and cached; the blocked copies of the operands live in three staging buffers that all cached
-/// passes share, so the cache holds primitives rather than a copy of every tensor of the model. Correctness is tested against
-/// `Im2colConvolution`; which layout and algorithm (direct or Winograd) each shape gets is a
-/// measured choice (see `Variant.preferred` and docs/performance.md).
+/// caller's buffers (OIHW weights, activations in the geometry's layouts) and oneDNN's blocked
+/// layouts are made once per (geometry, pass) and cached; the blocked copies of the operands live
+/// in three staging buffers that all cached passes share, so the cache holds primitives rather
+/// than a copy of every tensor of the model. Correctness is tested against `Im2colConvolution`;
+/// which layout and algorithm (direct or Winograd) each shape gets is a measured choice (see
+/// `Variant.preferred` and docs/performance.md).
 public final class DNNLConvolution: ConvolutionKernels {
     /// The three passes of a convolution, each a primitive of its own.
     public enum Pass: String, CaseIterable, Sendable {
@@ -287,14 +288,16 @@ public final class DNNLConvolution: ConvolutionKernels {
             defer { dnnl_primitive_desc_destroy(forwardPD) }
 
             var pd: dnnl_primitive_desc_t?
-            // (argument, query, dimensions, plain tag, is the output) per operand, in public order.
+            // The caller's layouts: a blocked one that is the primitive's own needs no reorder.
+            let (sourceTag, destinationTag) = (formatTag(g.inputLayout), formatTag(g.outputLayout))
+            // (argument, query, dimensions, the caller's tag, is the output) per operand, in public order.
             let layout: [(Int32, dnnl_query_t, [Int64], dnnl_format_tag_t, Bool)]
             switch pass {
             case .forward:
                 check(dnnl_primitive_desc_clone(&pd, forwardPD), "dnnl_primitive_desc_clone")
-                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, dnnl_nchw, false),
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, sourceTag, false),
                           (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
-                          (DNNL_ARG_DST, dnnl_query_dst_md, destination, dnnl_nchw, true)]
+                          (DNNL_ARG_DST, dnnl_query_dst_md, destination, destinationTag, true)]
             case .inputGradient:
                 var descriptor = dnnl_convolution_desc_t()
                 check(dnnl_convolution_backward_data_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny,
@@ -303,9 +306,9 @@ public final class DNNLConvolution: ConvolutionKernels {
                 let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
                 if status == dnnl_unimplemented { return nil }
                 check(status, "dnnl_primitive_desc_create (convolution backward data)")
-                layout = [(DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, dnnl_nchw, false),
+                layout = [(DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, destinationTag, false),
                           (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
-                          (DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, source, dnnl_nchw, true)]
+                          (DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, source, sourceTag, true)]
             case .weightGradient:
                 var descriptor = dnnl_convolution_desc_t()
                 check(dnnl_convolution_backward_weights_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny, nil,
@@ -314,8 +317,8 @@ public final class DNNLConvolution: ConvolutionKernels {
                 let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
                 if status == dnnl_unimplemented { return nil }
                 check(status, "dnnl_primitive_desc_create (convolution backward weights)")
-                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, dnnl_nchw, false),
-                          (DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, dnnl_nchw, false),
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, sourceTag, false),
+                          (DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, destinationTag, false),
                           (DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, weights, dnnl_oihw, true)]
             }
             defer { dnnl_primitive_desc_destroy(pd) }
@@ -328,22 +331,22 @@ public final class DNNLConvolution: ConvolutionKernels {
             self.primitive = primitive!
             self.variant = variant
 
-            operands = layout.map { argument, query, dimensions, plainTag, isOutput in
-                var plain = memoryDescriptor(dimensions, plainTag, dnnl_f32)
+            operands = layout.map { argument, query, dimensions, callerTag, isOutput in
+                var caller = memoryDescriptor(dimensions, callerTag, dnnl_f32)
                 var user: dnnl_memory_t?
-                check(dnnl_memory_create(&user, &plain, engine, nil), "dnnl_memory_create")
+                check(dnnl_memory_create(&user, &caller, engine, nil), "dnnl_memory_create")
                 var wanted = dnnl_primitive_desc_query_md(pd, query, 0)!.pointee
-                guard dnnl_memory_desc_equal(&plain, &wanted) == 0 else {
+                guard dnnl_memory_desc_equal(&caller, &wanted) == 0 else {
                     return Operand(argument: argument, user: user!, inner: nil, innerBytes: 0, reorder: nil)
                 }
                 var inner: dnnl_memory_t?
                 check(dnnl_memory_create(&inner, &wanted, engine, nil), "dnnl_memory_create")
                 var reorderPD: dnnl_primitive_desc_t?
                 if isOutput {
-                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &wanted, engine, &plain, engine, nil),
+                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &wanted, engine, &caller, engine, nil),
                           "dnnl_reorder_primitive_desc_create")
                 } else {
-                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &plain, engine, &wanted, engine, nil),
+                    check(dnnl_reorder_primitive_desc_create(&reorderPD, &caller, engine, &wanted, engine, nil),
                           "dnnl_reorder_primitive_desc_create")
                 }
                 defer { dnnl_primitive_desc_destroy(reorderPD) }
@@ -400,6 +403,13 @@ public final class DNNLConvolution: ConvolutionKernels {
             let arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)]
             check(dnnl_primitive_execute(reorder, stream, 2, arguments), "dnnl_primitive_execute (reorder)")
         }
+    }
+}
+
+private func formatTag(_ layout: ActivationLayout) -> dnnl_format_tag_t {
+    switch layout {
+    case .nchw: return dnnl_nchw
+    case .nChw16c: return dnnl_nChw16c
     }
 }
 

@@ -1,12 +1,19 @@
 import CBLAS
 
 /// The plain convolution: im2col + `cblas_sgemm`, one image at a time. It is the oracle the
-/// fast kernels are tested against and the fallback where they do not apply.
+/// fast kernels are tested against and the fallback where they do not apply. It runs on NCHW
+/// copies of activations in nChw16c.
 public struct Im2colConvolution: ConvolutionKernels {
     public init() {}
 
     public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         output: UnsafeMutablePointer<Float>) {
+        guard g.isNCHW else {
+            let (x, y) = (g.inputInNCHW(input), g.outputBuffer())
+            defer { x.deallocate(); y.deallocate() }
+            forward(g.inNCHW, input: x, weight: weight, output: y)
+            return g.outputFromNCHW(y, into: output)
+        }
         let (rows, cols) = (g.inChannels * g.kernelHeight * g.kernelWidth, g.outHeight * g.outWidth)
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
         defer { columns.deallocate() }
@@ -20,6 +27,12 @@ public struct Im2colConvolution: ConvolutionKernels {
 
     public func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               inputGradient: UnsafeMutablePointer<Float>) {
+        guard g.isNCHW else {
+            let (dy, dx) = (g.outputInNCHW(outputGradient), g.inputBuffer())
+            defer { dy.deallocate(); dx.deallocate() }
+            self.inputGradient(g.inNCHW, outputGradient: dy, weight: weight, inputGradient: dx)
+            return g.inputFromNCHW(dx, into: inputGradient)
+        }
         let (rows, cols) = (g.inChannels * g.kernelHeight * g.kernelWidth, g.outHeight * g.outWidth)
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
         defer { columns.deallocate() }
@@ -35,6 +48,11 @@ public struct Im2colConvolution: ConvolutionKernels {
 
     public func weightGradient(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                                weightGradient: UnsafeMutablePointer<Float>) {
+        guard g.isNCHW else {
+            let (x, dy) = (g.inputInNCHW(input), g.outputInNCHW(outputGradient))
+            defer { x.deallocate(); dy.deallocate() }
+            return self.weightGradient(g.inNCHW, input: x, outputGradient: dy, weightGradient: weightGradient)
+        }
         let (rows, cols) = (g.inChannels * g.kernelHeight * g.kernelWidth, g.outHeight * g.outWidth)
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
         defer { columns.deallocate() }
@@ -90,5 +108,39 @@ public struct Im2colConvolution: ConvolutionKernels {
                 }
             }
         }
+    }
+}
+
+/// NCHW copies of a geometry's activations, for kernels that know no other layout.
+private extension ConvGeometry {
+    var isNCHW: Bool { inputLayout == .nchw && outputLayout == .nchw }
+
+    var inNCHW: ConvGeometry {
+        var g = self
+        (g.inputLayout, g.outputLayout) = (.nchw, .nchw)
+        return g
+    }
+
+    func inputBuffer() -> UnsafeMutablePointer<Float> { .allocate(capacity: inputCount) }
+    func outputBuffer() -> UnsafeMutablePointer<Float> { .allocate(capacity: outputCount) }
+
+    func inputInNCHW(_ x: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let copy = inputBuffer()
+        relayout(x, inputLayout, to: copy, .nchw, batch: batch, channels: inChannels, plane: height * width)
+        return copy
+    }
+
+    func outputInNCHW(_ y: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let copy = outputBuffer()
+        relayout(y, outputLayout, to: copy, .nchw, batch: batch, channels: outChannels, plane: outHeight * outWidth)
+        return copy
+    }
+
+    func inputFromNCHW(_ x: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        relayout(x, .nchw, to: destination, inputLayout, batch: batch, channels: inChannels, plane: height * width)
+    }
+
+    func outputFromNCHW(_ y: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        relayout(y, .nchw, to: destination, outputLayout, batch: batch, channels: outChannels, plane: outHeight * outWidth)
     }
 }

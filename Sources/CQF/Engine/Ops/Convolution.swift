@@ -8,16 +8,18 @@ public enum Convolutions {
 }
 
 func convGeometry(input: [Int], weight: [Int], stride: Int, padding: (height: Int, width: Int),
-                  float32Only: Bool = false) -> ConvGeometry {
-    precondition(input.count == 4 && weight.count == 4 && input[1] == weight[1],
-                 "conv2d needs an (N,C,H,W) input and a (K,C,R,S) weight, got \(input) and \(weight).")
-    var g = ConvGeometry(batch: input[0], inChannels: input[1], outChannels: weight[0], height: input[2], width: input[3],
+                  float32Only: Bool = false, outputLayout: ActivationLayout = .nchw) -> ConvGeometry {
+    precondition(weight.count == 4, "conv2d needs a (K,C,R,S) weight, got \(weight).")
+    let (inputLayout, batch, height, width) = ActivationLayout.of(input, channels: weight[1])
+    var g = ConvGeometry(batch: batch, inChannels: weight[1], outChannels: weight[0], height: height, width: width,
                          kernelHeight: weight[2], kernelWidth: weight[3], stride: stride, padding: padding)
     g.float32Only = float32Only
+    (g.inputLayout, g.outputLayout) = (inputLayout, outputLayout)
     return g
 }
 
-/// y (N,K,P,Q) = x (N,C,H,W) convolved with w (K,C,R,S): cross-correlation, zero padding.
+/// y (N,K,P,Q) = x (N,C,H,W) convolved with w (K,C,R,S): cross-correlation, zero padding. x may
+/// be in either layout (`ActivationLayout`); y and the functions without `outputLayout` are NCHW.
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) -> Tensor {
     conv2d(x, w, stride: stride, padding: (padding, padding))
 }
@@ -30,7 +32,7 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: (height: 
 
 /// conv2d of a geometry already made: the backward rules' own, which keep its `float32Only`.
 func conv2d(_ x: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
-    let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    let out = Tensor(uninitialized: g.outputShape)
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
     return record(out, "conv2d", [x, w], uses: [[.input(1)], [.input(0)]]) { c in
         [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
@@ -40,21 +42,23 @@ func conv2d(_ x: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
 
 /// conv2d(x, w) + bias (K) per output channel, in one op: the sum is written into the
 /// convolution's own output, so the graph keeps one activation per layer instead of two.
-/// `float32Only`: in float32 whatever precision the kernels use (`ConvGeometry.float32Only`).
+/// `float32Only`: in float32 whatever precision the kernels use (`ConvGeometry.float32Only`);
+/// `outputLayout`: the layout of the result (and of the gradient it will be given).
 public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0,
-                   float32Only: Bool = false) -> Tensor {
-    conv2d(x, w, bias: bias, stride: stride, padding: (padding, padding), float32Only: float32Only)
+                   float32Only: Bool = false, outputLayout: ActivationLayout = .nchw) -> Tensor {
+    conv2d(x, w, bias: bias, stride: stride, padding: (padding, padding), float32Only: float32Only, outputLayout: outputLayout)
 }
 
 /// conv2d(x, w) + bias with its own zero padding on each axis.
 public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: (height: Int, width: Int),
-                   float32Only: Bool = false) -> Tensor {
-    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, float32Only: float32Only)
+                   float32Only: Bool = false, outputLayout: ActivationLayout = .nchw) -> Tensor {
+    let g = convGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, float32Only: float32Only,
+                         outputLayout: outputLayout)
     let out = convolvedAddingBias(x, w, bias, g, relu: false)
     return record(out, "conv2d+bias", [x, w, bias], uses: [[.input(1)], [.input(0)], []]) { c in
         [c.needs[0] ? conv2dInputGradient(c.gradient, c.input(1), geometry: g) : nil,
          c.needs[1] ? conv2dWeightGradient(c.input(0), c.gradient, geometry: g) : nil,
-         c.needs[2] ? c.gradient.sum(alongAxes: [0, 2, 3]).reshaped(to: c.shapes[2]) : nil]
+         c.needs[2] ? biasGradient(c.gradient, g).reshaped(to: c.shapes[2]) : nil]
     }
 }
 
@@ -72,23 +76,44 @@ public func conv2dReLU(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, 
 /// max(., 0) if `relu`.
 private func convolvedAddingBias(_ x: Tensor, _ w: Tensor, _ bias: Tensor, _ g: ConvGeometry, relu: Bool) -> Tensor {
     precondition(bias.count == g.outChannels, "conv2d: a bias of \(bias.count) values for \(g.outChannels) output channels.")
-    let out = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    let out = Tensor(uninitialized: g.outputShape)
     Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
-    let plane = g.outHeight * g.outWidth
-    forEachBlock(g.batch * g.outChannels, size: plane) { p in
-        let (values, b) = (out.data + p * plane, bias.data[p % g.outChannels])
-        if relu {
-            for i in 0..<plane { values[i] = max(values[i] + b, 0) }
-        } else {
-            for i in 0..<plane { values[i] += b }
+    let (rows, row) = (out.shape[0] * out.shape[1], out.shape[2] * out.shape[3])
+    forEachBlock(rows, size: row) { r in
+        let values = out.data + r * row
+        switch g.outputLayout {
+        case .nchw:
+            // A row is one channel's plane.
+            let b = bias.data[r % g.outChannels]
+            if relu {
+                for i in 0..<row { values[i] = max(values[i] + b, 0) }
+            } else {
+                for i in 0..<row { values[i] += b }
+            }
+        case .nChw16c:
+            // A row is a block's 16 channels at every pixel.
+            let b = UnsafeRawPointer(bias.data + (r % out.shape[1]) * 16).loadUnaligned(as: SIMD16<Float>.self)
+            for i in stride(from: 0, to: row, by: 16) {
+                let p = UnsafeMutableRawPointer(values + i)
+                let sum = p.loadUnaligned(as: SIMD16<Float>.self) + b
+                p.storeBytes(of: relu ? pointwiseMax(sum, .zero) : sum, as: SIMD16<Float>.self)
+            }
         }
     }
     return out
 }
 
+/// The bias's gradient from the output's: dy summed over everything but the channel.
+private func biasGradient(_ dy: Tensor, _ g: ConvGeometry) -> Tensor {
+    switch g.outputLayout {
+    case .nchw: return dy.sum(alongAxes: [0, 2, 3])
+    case .nChw16c: return dy.reshaped(to: [g.batch, g.outChannels / 16, g.outHeight * g.outWidth, 16]).sum(alongAxes: [0, 2])
+    }
+}
+
 /// dx (N,C,H,W) from dy (N,K,P,Q) and w: the transposed convolution.
 public func conv2dInputGradient(_ dy: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
-    let out = Tensor(uninitialized: [g.batch, g.inChannels, g.height, g.width])
+    let out = Tensor(uninitialized: g.inputShape)
     Convolutions.kernels.inputGradient(g, outputGradient: dy.data, weight: w.data, inputGradient: out.data)
     // <h, T(dy, w)> = <dy, conv(h, w)>
     return record(out, "conv2dInputGradient", [dy, w], uses: [[.input(1)], [.input(0)]]) { c in

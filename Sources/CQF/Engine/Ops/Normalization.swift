@@ -14,15 +14,19 @@ public func summedAcrossRanks(_ x: Tensor, _ sum: @escaping CrossRankSum) -> Ten
     return record(out, "summedAcrossRanks", [x], uses: [[]]) { c in [summedAcrossRanks(c.gradient, sum)] }
 }
 
-/// The batch mean and (biased) variance per channel of an (N, C, H, W) input, each (1, C, 1, 1),
-/// over the global batch (mean first, then the mean squared deviation), and how many values
-/// per channel that batch holds.
-public func batchStatistics(_ x: Tensor, acrossRanks sum: @escaping CrossRankSum) -> (mean: Tensor, variance: Tensor, count: Int) {
-    var count = [Float(x.count / x.shape[1])]
+/// The batch mean and (biased) variance per channel over the global batch (mean first, then the
+/// mean squared deviation), each of `channelShape`, and how many values per channel that batch
+/// holds. The input is (N, C, H, W) with statistics (1, C, 1, 1), the default, or in nChw16c seen
+/// as (N, C/16, H*W, 16) with statistics (1, C/16, 1, 16).
+public func batchStatistics(_ x: Tensor, channelShape: [Int]? = nil, acrossRanks sum: @escaping CrossRankSum)
+    -> (mean: Tensor, variance: Tensor, count: Int) {
+    let channelShape = channelShape ?? [1, x.shape[1], 1, 1]
+    let axes = channelShape.indices.filter { channelShape[$0] == 1 }
+    var count = [Float(x.count / channelShape.reduce(1, *))]
     count.withUnsafeMutableBufferPointer { sum($0) }
-    let mean = summedAcrossRanks(x.sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
+    let mean = summedAcrossRanks(x.sum(alongAxes: axes, keepingDims: true), sum) / count[0]
     let deviation = x - mean
-    let variance = summedAcrossRanks(square(deviation).sum(alongAxes: [0, 2, 3], keepingDims: true), sum) / count[0]
+    let variance = summedAcrossRanks(square(deviation).sum(alongAxes: axes, keepingDims: true), sum) / count[0]
     return (mean, variance, Int(count[0]))
 }
 
@@ -31,7 +35,8 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
     (x - mean) * (gamma / sqrt(variance + epsilon)) + beta
 }
 
-/// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1).
+/// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1)
+/// (or (1, C/16, 1, 16) for an input in nChw16c seen as (N, C/16, H*W, 16)).
 /// The graph keeps its input alone, where the composite above keeps four activations (x - mean,
 /// its square, the scaled and the shifted); for Real NVP's fifteen batch norms at 32x32 that is
 /// hundreds of megabytes. Both passes run fused (BatchNormLoops.swift); the backward pass is the
@@ -41,16 +46,19 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
 public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
                                                acrossRanks sum: @escaping CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
-    let (output, mean, variance, count) = batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
+    let blocked = gamma.shape[3] == ActivationLayout.block
+    let (output, mean, variance, count) = blocked
+        ? blockedBatchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
+        : batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
     let recorded = record(output, "batchNorm", [x, gamma, beta], uses: [[.input(0), .input(1), .input(2)], [.input(0), .input(2)], [.input(0), .input(1)]]) { c in
         let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
         if Recording.isOn {
-            let (m, v, _) = batchStatistics(x, acrossRanks: sum)
+            let (m, v, _) = batchStatistics(x, channelShape: gamma.shape, acrossRanks: sum)
             let y = batchNormalized(x, mean: m, variance: v, gamma: gamma, beta: beta, epsilon: epsilon)
             return grad(of: (y * g).sum(), wrt: [x, gamma, beta], createGraph: true).enumerated().map { c.needs[$0.offset] ? $0.element : nil }
         }
-        let gradients = batchNormBackward(x, g, mean: mean, variance: variance, gamma: gamma, epsilon: epsilon, count: count,
-                                          needsInput: c.needs[0], acrossRanks: sum)
+        let backward = blocked ? blockedBatchNormBackward : batchNormBackward
+        let gradients = backward(x, g, mean, variance, gamma, epsilon, count, c.needs[0], sum)
         return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
     }
     return (recorded, mean, variance, count)

@@ -1,0 +1,162 @@
+// Activations kept in oneDNN's nChw16c layout (`ActivationLayout`) give what NCHW gives: the
+// convolutions' three passes against the im2col oracle on NCHW copies, batch normalisation's
+// blocked loops against the NCHW loops, and Real NVP with 32 filters (its couplings' hidden
+// activations blocked) against the same flow in NCHW: forward, log-det, inverse and gradients.
+// The layout's index is written out here, apart from the engine's.
+import XCTest
+@testable import CQF
+
+final class ActivationLayoutTests: XCTestCase {
+    /// An (N, C, P) activation's values from one layout to the other.
+    static func relaid(_ values: [Float], toBlocked: Bool, batch: Int, channels: Int, plane: Int) -> [Float] {
+        var out = values
+        for n in 0..<batch {
+            for c in 0..<channels {
+                for i in 0..<plane {
+                    let nchw = (n * channels + c) * plane + i
+                    let blocked = ((n * (channels / 16) + c / 16) * plane + i) * 16 + c % 16
+                    if toBlocked { out[blocked] = values[nchw] } else { out[nchw] = values[blocked] }
+                }
+            }
+        }
+        return out
+    }
+
+    func testConvolutionsReadAndWriteNChw16c() {
+        let shapes = [
+            ConvGeometry(batch: 3, inChannels: 16, outChannels: 32, height: 6, width: 5, kernelHeight: 3, kernelWidth: 3, padding: 1),
+            // A coupling's last convolution (to 2C) and its first (from C).
+            ConvGeometry(batch: 2, inChannels: 32, outChannels: 6, height: 5, width: 7, kernelHeight: 3, kernelWidth: 3, padding: 1),
+            ConvGeometry(batch: 2, inChannels: 3, outChannels: 16, height: 7, width: 5, kernelHeight: 3, kernelWidth: 3, padding: 1),
+            ConvGeometry(batch: 2, inChannels: 16, outChannels: 16, height: 9, width: 9, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1),
+            // 1x1 over 8x8 runs on plain NCHW: the caller's blocked buffers are reordered to it.
+            ConvGeometry(batch: 1, inChannels: 32, outChannels: 48, height: 8, width: 8, kernelHeight: 1, kernelWidth: 1),
+        ]
+        let kernels: [(String, ConvolutionKernels)] = [("oneDNN's default choice", DNNLConvolution()),
+                                                       ("oneDNN blocked direct", DNNLConvolution { _, _ in .init(.blocked, .direct) }),
+                                                       ("im2col", Im2colConvolution())]
+        let oracle = Im2colConvolution()
+        for (index, plain) in shapes.enumerated() {
+            var random = ConvolutionTestRandom(seed: UInt64(index + 40))
+            let (x, w, dy) = (random.floats(plain.inputCount), random.floats(plain.weightCount), random.floats(plain.outputCount))
+            var (y, dx, dw) = ([Float](repeating: 0, count: plain.outputCount), [Float](repeating: 0, count: plain.inputCount),
+                               [Float](repeating: 0, count: plain.weightCount))
+            oracle.forward(plain, input: x, weight: w, output: &y)
+            oracle.inputGradient(plain, outputGradient: dy, weight: w, inputGradient: &dx)
+            oracle.weightGradient(plain, input: x, outputGradient: dy, weightGradient: &dw)
+            let inputLayouts: [ActivationLayout] = plain.inChannels % 16 == 0 ? [.nchw, .nChw16c] : [.nchw]
+            let outputLayouts: [ActivationLayout] = plain.outChannels % 16 == 0 ? [.nchw, .nChw16c] : [.nchw]
+            for inputLayout in inputLayouts {
+                for outputLayout in outputLayouts where inputLayout == .nChw16c || outputLayout == .nChw16c {
+                    var g = plain
+                    (g.inputLayout, g.outputLayout) = (inputLayout, outputLayout)
+                    let input = { (values: [Float], toBlocked: Bool) in
+                        inputLayout == .nchw ? values : Self.relaid(values, toBlocked: toBlocked, batch: g.batch, channels: g.inChannels, plane: g.height * g.width)
+                    }
+                    let output = { (values: [Float], toBlocked: Bool) in
+                        outputLayout == .nchw ? values : Self.relaid(values, toBlocked: toBlocked, batch: g.batch, channels: g.outChannels, plane: g.outHeight * g.outWidth)
+                    }
+                    for (name, kernel) in kernels {
+                        var (y2, dx2, dw2) = ([Float](repeating: .nan, count: g.outputCount), [Float](repeating: .nan, count: g.inputCount),
+                                              [Float](repeating: .nan, count: g.weightCount))
+                        kernel.forward(g, input: input(x, true), weight: w, output: &y2)
+                        kernel.inputGradient(g, outputGradient: output(dy, true), weight: w, inputGradient: &dx2)
+                        kernel.weightGradient(g, input: input(x, true), outputGradient: output(dy, true), weightGradient: &dw2)
+                        let what = "\(g) by \(name)"
+                        assertConvolutionClose(output(y2, false), y, tolerance: DNNLConvolutionTests.tolerance, "forward \(what)")
+                        assertConvolutionClose(input(dx2, false), dx, tolerance: DNNLConvolutionTests.tolerance, "input gradient \(what)")
+                        assertConvolutionClose(dw2, dw, tolerance: DNNLConvolutionTests.tolerance, "weight gradient \(what)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// conv2d + bias into nChw16c and back, through autodiff: the values and every gradient
+    /// (the bias's summed over nChw16c's pixels) are NCHW's.
+    func testConvolutionWithBiasBetweenLayouts() {
+        var random = TestRandom(seed: 41)
+        let x = random.tensor([2, 3, 6, 5]).requiringGrad()
+        let (w1, b1) = (random.tensor([32, 3, 3, 3]).requiringGrad(), random.tensor([32]).requiringGrad())
+        let (w2, b2) = (random.tensor([6, 32, 3, 3]).requiringGrad(), random.tensor([6]).requiringGrad())
+        let r = random.tensor([2, 6, 6, 5])
+        func run(_ hidden: ActivationLayout) -> [[Float]] {
+            let h = relu(conv2d(x, w1, bias: b1, padding: 1, outputLayout: hidden))
+            XCTAssertEqual(h.shape, hidden == .nchw ? [2, 32, 6, 5] : [2, 2, 6, 80])
+            let y = conv2d(h, w2, bias: b2, padding: 1)
+            return [y.array] + grad(of: (y * r).sum(), wrt: [x, w1, b1, w2, b2]).map(\.array)
+        }
+        for (name, (blocked, nchw)) in zip(["y", "dx", "dw1", "db1", "dw2", "db2"], zip(run(.nChw16c), run(.nchw))) {
+            XCTAssertLessThan(largestDifference(blocked, nchw).value / max(largestMagnitude(nchw), 1), 1e-5, name)
+        }
+    }
+
+    /// Batch normalisation with batch statistics on an (N, C/16, H*W, 16) view against NCHW.
+    func testBlockedBatchNormMatchesNCHW() {
+        var random = TestRandom(seed: 42)
+        let (n, c, plane) = (3, 32, 37)
+        let x = random.tensor([n, c, plane, 1], in: -2...3)
+        let (gamma, beta, g) = (random.tensor([c]), random.tensor([c]), random.tensor([n, c, plane, 1]))
+        let world: CrossRankSum = { _ in }
+        func toBlocked(_ t: Tensor) -> Tensor {
+            Tensor(shape: [n, c / 16, plane, 16], Self.relaid(t.array, toBlocked: true, batch: n, channels: c, plane: plane))
+        }
+        let (xp, gp, bp) = (x.detached.requiringGrad(), gamma.reshaped(to: [1, c, 1, 1]).detached.requiringGrad(),
+                            beta.reshaped(to: [1, c, 1, 1]).detached.requiringGrad())
+        let plain = batchNormalizedWithBatchStatistics(xp, gamma: gp, beta: bp, epsilon: 1e-4, acrossRanks: world)
+        let plainGradients = grad(of: (plain.output * g).sum(), wrt: [xp, gp, bp])
+        let (xb, gb, bb) = (toBlocked(x).requiringGrad(), gamma.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad(),
+                            beta.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad())
+        let blocked = batchNormalizedWithBatchStatistics(xb, gamma: gb, beta: bb, epsilon: 1e-4, acrossRanks: world)
+        let blockedGradients = grad(of: (blocked.output * toBlocked(g)).sum(), wrt: [xb, gb, bb])
+        let pairs: [(String, [Float], [Float])] = [
+            ("output", Self.relaid(blocked.output.array, toBlocked: false, batch: n, channels: c, plane: plane), plain.output.array),
+            ("mean", blocked.mean.array, plain.mean.array), ("variance", blocked.variance.array, plain.variance.array),
+            ("dx", Self.relaid(blockedGradients[0].array, toBlocked: false, batch: n, channels: c, plane: plane), plainGradients[0].array),
+            ("dgamma", blockedGradients[1].array, plainGradients[1].array), ("dbeta", blockedGradients[2].array, plainGradients[2].array),
+        ]
+        for (name, actual, expected) in pairs {
+            XCTAssertLessThan(largestDifference(actual, expected).value / max(largestMagnitude(expected), 1), 2e-6, name)
+        }
+        // The same bits on two threads as on one.
+        func passes() -> [[Float]] {
+            let forward = blockedBatchNormForward(xb, gamma: gb, beta: bb, epsilon: 1e-4, acrossRanks: world)
+            let backward = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb,
+                                                    epsilon: 1e-4, count: forward.count, needsInput: true, acrossRanks: world)
+            return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+        }
+        let one = passes()
+        EngineThreads.count = 2
+        defer { EngineThreads.count = 1 }
+        XCTAssertEqual(passes(), one)
+    }
+
+    /// Real NVP with 32 filters keeps its couplings' hidden activations in nChw16c, two blocks of
+    /// 16 channels (one block would hide a wrong block index): v, the log-det, f^-1 and the
+    /// gradients are the NCHW flow's.
+    func testRealNVPWithBlockedCouplingsMatchesNCHW() {
+        var config = NVPConfig()
+        (config.scales, config.blocks, config.filters) = (2, 1, 32)
+        var random = TestRandom(seed: 44)
+        let y = random.tensor([2, 3, 8, 8], in: -3...3)
+        let r = random.tensor([2, 3, 8, 8])
+        /// A fresh flow each time: training passes move the running averages.
+        func run(blocked: Bool) -> [[Float]] {
+            CouplingNetwork.blocksHiddenActivations = blocked
+            defer { CouplingNetwork.blocksHiddenActivations = true }
+            let flow = RealNVP(channels: 3, config: config, initializer: ParameterInitializer(seed: 1))
+            FlowTests.randomise(flow.parameters, seed: 43)
+            let back = flow.inverse(flow.forward(y, .evaluation).v, .evaluation)
+            XCTAssertLessThanOrEqual(largestDifference(back.array, y.array).value, 1e-5, "|f^-1(f(y)) - y|, blocked \(blocked)")
+            let input = y.detached.requiringGrad()
+            let (v, logDet) = flow.forward(input, .training { _ in })
+            let gradients = grad(of: (v * r).sum() + logDet.sum(), wrt: [input] + flow.parameters.parameters.map(\.tensor))
+            return [v.array, logDet.array] + gradients.map(\.array)
+        }
+        let (blocked, nchw) = (run(blocked: true), run(blocked: false))
+        XCTAssertGreaterThan(largestDifference(nchw[0], y.array).value, 0.1, "f is nearly the identity")
+        for (index, (a, b)) in zip(blocked, nchw).enumerated() {
+            XCTAssertLessThan(largestDifference(a, b).value / max(largestMagnitude(b), 1), 1e-4, "output \(index) (v, log-det, gradients)")
+        }
+    }
+}
