@@ -154,9 +154,13 @@ final class ActivationLayoutTests: XCTestCase {
             return [v.array, logDet.array] + gradients.map(\.array)
         }
         let (blocked, nchw) = (run(blocked: true), run(blocked: false))
+
         XCTAssertGreaterThan(largestDifference(nchw[0], y.array).value, 0.1, "f is nearly the identity")
+        // The biases ahead of a batch norm have a zero gradient in exact arithmetic: what the flow
+        // computes there is rounding noise, up to 1.1e-4 between NCHW's own oneDNN and im2col
+        // kernels. A wrong index shows at order 1.
         for (index, (a, b)) in zip(blocked, nchw).enumerated() {
-            XCTAssertLessThan(largestDifference(a, b).value / max(largestMagnitude(b), 1), 1e-4, "output \(index) (v, log-det, gradients)")
+            XCTAssertLessThan(largestDifference(a, b).value / max(largestMagnitude(b), 1), 1e-3, "output \(index) (v, log-det, gradients)")
         }
     }
 }
