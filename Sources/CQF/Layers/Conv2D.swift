@@ -42,6 +42,8 @@ public final class Conv2D {
         self.name = layerName(of: bias)
     }
 
+    public var outChannels: Int { bias.count }
+
     /// y = conv(x, w) + bias, x in either layout and y in `outputLayout`. `frozen` uses the
     /// parameters' values only, so no gradient reaches them.
     public func callAsFunction(_ x: Tensor, frozen: Bool = false, outputLayout: ActivationLayout = .nchw) -> Tensor {

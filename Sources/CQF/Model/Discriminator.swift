@@ -16,7 +16,7 @@ final class DiscriminatorBlock {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv2(relu(conv1(relu(x))))
+        var h = conv2(relu(conv1(relu(x), outputLayout: .betweenConvolutions(channels: conv1.outChannels))))
         var s = x
         if down { (h, s) = (meanPool2x2(h), meanPool2x2(s)) }
         return h + (skip.map { $0(s) } ?? s)
@@ -40,7 +40,15 @@ public final class Discriminator {
                 return Conv2D(p, "conv\(i)", initializer, in: c, out: layer.2 * m, kernel: layer.0, stride: layer.1, padding: 1)
             }
             let dense = Dense(p, "dense", initializer, in: c * (imageSize / 8) * (imageSize / 8), out: 1)
-            body = { x in dense(convs.reduce(x) { leakyRelu($1($0), slope: 0.2) }.flattened()) }
+            body = { x in
+                let h = convs.enumerated().reduce(x) { h, layer in
+                    // Every activation but the last goes on to the next convolution.
+                    let last = layer.offset == convs.count - 1
+                    let layout = last ? .nchw : ActivationLayout.betweenConvolutions(channels: layer.element.outChannels)
+                    return leakyRelu(layer.element(h, outputLayout: layout), slope: 0.2)
+                }
+                return dense(h.flattened())
+            }
         } else {
             let w = [1, 2, 4, 8, 16].map { $0 * width * m }
             let input = Conv2D(p, "input", initializer, in: channels, out: w[0], kernel: 3)

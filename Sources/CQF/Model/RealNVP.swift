@@ -8,8 +8,6 @@
 /// when F is a multiple of 16: batch norm, ReLU and the residual sums run on them as they are,
 /// and the convolutions between skip their reorders.
 final class CouplingNetwork {
-    /// Keep the hidden activations in nChw16c where F allows (tests compare it with NCHW).
-    nonisolated(unsafe) static var blocksHiddenActivations = true
     let input: Conv2D
     let blocks: [(BatchNorm, Conv2D, BatchNorm, Conv2D)]
     let norm: BatchNorm
@@ -34,7 +32,7 @@ final class CouplingNetwork {
     }
 
     func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {
-        let hidden: ActivationLayout = Self.blocksHiddenActivations && norm.gamma.count % ActivationLayout.block == 0 ? .nChw16c : .nchw
+        let hidden = ActivationLayout.betweenConvolutions(channels: input.outChannels)
         var h = input(x, frozen: pass.frozen, outputLayout: hidden)
         for (bn1, conv1, bn2, conv2) in blocks {
             let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen, outputLayout: hidden)

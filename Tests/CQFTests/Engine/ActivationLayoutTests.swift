@@ -142,8 +142,8 @@ final class ActivationLayoutTests: XCTestCase {
         let r = random.tensor([2, 3, 8, 8])
         /// A fresh flow each time: training passes move the running averages.
         func run(blocked: Bool) -> [[Float]] {
-            CouplingNetwork.blocksHiddenActivations = blocked
-            defer { CouplingNetwork.blocksHiddenActivations = true }
+            ActivationLayout.blocksBetweenConvolutions = blocked
+            defer { ActivationLayout.blocksBetweenConvolutions = true }
             let flow = RealNVP(channels: 3, config: config, initializer: ParameterInitializer(seed: 1))
             FlowTests.randomise(flow.parameters, seed: 43)
             let back = flow.inverse(flow.forward(y, .evaluation).v, .evaluation)

@@ -10,6 +10,16 @@ public enum ActivationLayout: String, Hashable, Sendable {
     /// Channels per block of `nChw16c`.
     public static let block = 16
 
+    /// Whether activations between two convolutions stay in nChw16c where their channels allow
+    /// (tests turn it off to compare with NCHW).
+    nonisolated(unsafe) public static var blocksBetweenConvolutions = true
+
+    /// The layout for an activation of `channels` channels that goes from one convolution to the
+    /// next through elementwise ops and batch norm only: nChw16c where the channels fill its blocks.
+    public static func betweenConvolutions(channels: Int) -> ActivationLayout {
+        blocksBetweenConvolutions && channels % block == 0 ? .nChw16c : .nchw
+    }
+
     /// The tensor shape of an (N, C, H, W) activation in this layout.
     public func shape(batch: Int, channels: Int, height: Int, width: Int) -> [Int] {
         switch self {
