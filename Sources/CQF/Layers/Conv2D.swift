@@ -42,12 +42,13 @@ public final class Conv2D {
         self.name = layerName(of: bias)
     }
 
-    public var outChannels: Int { bias.count }
-
-    /// y = conv(x, w) + bias, x in either layout and y in `outputLayout`. `frozen` uses the
-    /// parameters' values only, so no gradient reaches them.
-    public func callAsFunction(_ x: Tensor, frozen: Bool = false, outputLayout: ActivationLayout = .nchw) -> Tensor {
-        FiniteCheck.within(name) { apply(x, frozen: frozen, outputLayout: outputLayout) }
+    /// y = conv(x, w) + bias, x in either layout. y is NCHW, or with `feedsConvolution` (y goes on
+    /// to another convolution through elementwise ops and batch norm only) the layout
+    /// `ActivationLayout.betweenConvolutions` gives. `frozen` uses the parameters' values only, so
+    /// no gradient reaches them.
+    public func callAsFunction(_ x: Tensor, frozen: Bool = false, feedsConvolution: Bool = false) -> Tensor {
+        let outputLayout = feedsConvolution ? ActivationLayout.betweenConvolutions(channels: bias.count) : .nchw
+        return FiniteCheck.within(name) { apply(x, frozen: frozen, outputLayout: outputLayout) }
     }
 
     private func apply(_ x: Tensor, frozen: Bool, outputLayout: ActivationLayout) -> Tensor {

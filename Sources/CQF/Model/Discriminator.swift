@@ -16,7 +16,7 @@ final class DiscriminatorBlock {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv2(relu(conv1(relu(x), outputLayout: .betweenConvolutions(channels: conv1.outChannels))))
+        var h = conv2(relu(conv1(relu(x), feedsConvolution: true)))
         var s = x
         if down { (h, s) = (meanPool2x2(h), meanPool2x2(s)) }
         return h + (skip.map { $0(s) } ?? s)
@@ -43,9 +43,7 @@ public final class Discriminator {
             body = { x in
                 let h = convs.enumerated().reduce(x) { h, layer in
                     // Every activation but the last goes on to the next convolution.
-                    let last = layer.offset == convs.count - 1
-                    let layout = last ? .nchw : ActivationLayout.betweenConvolutions(channels: layer.element.outChannels)
-                    return leakyRelu(layer.element(h, outputLayout: layout), slope: 0.2)
+                    leakyRelu(layer.element(h, feedsConvolution: layer.offset < convs.count - 1), slope: 0.2)
                 }
                 return dense(h.flattened())
             }

@@ -32,11 +32,10 @@ final class CouplingNetwork {
     }
 
     func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {
-        let hidden = ActivationLayout.betweenConvolutions(channels: input.outChannels)
-        var h = input(x, frozen: pass.frozen, outputLayout: hidden)
+        var h = input(x, frozen: pass.frozen, feedsConvolution: true)
         for (bn1, conv1, bn2, conv2) in blocks {
-            let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen, outputLayout: hidden)
-            h = h + conv2(relu(bn2(r, pass)), frozen: pass.frozen, outputLayout: hidden)
+            let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen, feedsConvolution: true)
+            h = h + conv2(relu(bn2(r, pass)), frozen: pass.frozen, feedsConvolution: true)
         }
         return output(relu(norm(h, pass)), frozen: pass.frozen)
     }

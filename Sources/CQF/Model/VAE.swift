@@ -23,7 +23,7 @@ final class Block {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         guard let conv2 else { return elu(conv1(x)) }
-        return elu(conv2(elu(conv1(x, outputLayout: .betweenConvolutions(channels: conv1.outChannels)))) + (skip.map { $0(x) } ?? x))
+        return elu(conv2(elu(conv1(x, feedsConvolution: true))) + (skip.map { $0(x) } ?? x))
     }
 }
 
