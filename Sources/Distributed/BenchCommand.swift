@@ -8,7 +8,7 @@ let benchCommand = Command(
     name: "bench",
     summary: "measure speed: the engine's convolutions (--engine), the data path (--data), Inception (--inception)",
     usage: """
-        usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [--ops] [KEY=VALUE ...]
+        usage: Distributed bench [--config FILE] [--batch N] [--steps N] [--threads N] [--ops | --alternate N] [KEY=VALUE ...]
                Distributed bench --engine [--threads N] [--precision f32|bf16] [--variants]
                Distributed bench --data [--record FILE]
                Distributed bench --inception --weights FILE [--batch N] [--size N] [--steps N] [--threads N]
@@ -23,6 +23,11 @@ let benchCommand = Command(
         0's time per engine op over the timed steps, one line each, longest first: {"op",
         "ms_per_step", "calls_per_step", "share"} (backward rules are timed whole, as "backward
         of OP"; "optimizer", "communication (waiting for gradients)" and "step" are the rest).
+        --alternate N runs a step at N threads before each step at --threads threads, prints a
+        summary for each count (N first), then {"speedup" (the median over the --steps rounds of
+        each round's step_s at N over step_s at --threads), "ratio_of_medians", "lowest",
+        "highest", ...}: a speed-up from steps seconds apart, which a shared machine's drift
+        between separate runs does not reach.
 
         --engine times forward, input-gradient and weight-gradient convolutions of every
         distinct convolution shape of the default CIFAR-10 config (cqf, batch 64) and prints one
@@ -68,13 +73,16 @@ let benchCommand = Command(
         guard engine || data else {
             let steps = try arguments.int("steps", range: 1...100_000) ?? 10
             let ops = arguments.flag("ops")
+            let alternate = try arguments.int("alternate", range: 1...1024)
             let config = try arguments.config()
             try arguments.finish()
+            guard !(ops && alternate != nil) else { throw UsageError("bench: --ops and --alternate do not go together") }
             let communicator = try startCommunicator(stallTimeout: config.stall_timeout)
             exitUnlessBatchSplits(config.batch, command: "bench", communicator: communicator)
             _ = ThreadSettings(requested: threads, comm: communicator).apply()
             EngineThreads.count = threads
-            runModelBench(config: config, steps: steps, warmup: 2, threads: threads, timingOps: ops, communicator: communicator)
+            runModelBench(config: config, steps: steps, warmup: 2, threads: threads, alternate: alternate, timingOps: ops,
+                          communicator: communicator)
             finishCommunicator(communicator)
             return
         }
