@@ -51,6 +51,12 @@ public final class Conv2D {
         return FiniteCheck.within(name) { apply(x, frozen: frozen, outputLayout: outputLayout) }
     }
 
+    /// y = conv(x, w) + bias, x in either layout and y in `outputLayout` (the VAE's, which keeps
+    /// its activations in one layout through slices, concatenations and upsampling too).
+    func callAsFunction(_ x: Tensor, outputLayout: ActivationLayout) -> Tensor {
+        FiniteCheck.within(name) { apply(x, frozen: false, outputLayout: outputLayout) }
+    }
+
     private func apply(_ x: Tensor, frozen: Bool, outputLayout: ActivationLayout) -> Tensor {
         let (v, b) = frozen ? (weight.tensor.detached, bias.tensor.detached) : (weight.tensor!, bias.tensor!)
         let w = gain.map { weightNormalized(v, g: frozen ? $0.tensor.detached : $0.tensor) } ?? v

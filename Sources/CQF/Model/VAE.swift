@@ -21,9 +21,10 @@ final class Block {
             : nil
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        guard let conv2 else { return elu(conv1(x)) }
-        return elu(conv2(elu(conv1(x, feedsConvolution: true))) + (skip.map { $0(x) } ?? x))
+    /// x and the result in `layout` (`VAEShape.layout`).
+    func callAsFunction(_ x: Tensor, layout: ActivationLayout) -> Tensor {
+        guard let conv2 else { return elu(conv1(x, outputLayout: layout)) }
+        return elu(conv2(elu(conv1(x, feedsConvolution: true)), outputLayout: layout) + (skip.map { $0(x, outputLayout: layout) } ?? x))
     }
 }
 
@@ -63,6 +64,15 @@ struct VAEShape {
     /// normalization in IAF").
     var weightNorm: Bool { iaf }
 
+    /// The layout of the encoder's and the decoder's activations and latents: nChw16c
+    /// where z and every width fill its blocks, so that no convolution reorders its input or
+    /// output (the decoder's slices, concatenations and upsampling run on the blocks as they
+    /// are); NCHW otherwise, and with the IAF step, whose masked convolutions order channels.
+    var layout: ActivationLayout {
+        let channels = [first, z] + widths
+        return !iaf && channels.allSatisfy({ ActivationLayout.betweenConvolutions(channels: $0) == .nChw16c }) ? .nChw16c : .nchw
+    }
+
     var topSize: Int { imageSize >> (widths.count - 1) }
     /// The (N, z, h, w) shape of stage i's latents.
     func latentShape(stage i: Int, batch: Int) -> [Int] { [batch, z, imageSize >> i, imageSize >> i] }
@@ -83,7 +93,7 @@ public final class Encoder {
     let first: Conv2D
     let blocks: [Block]
     let heads: [Conv2D]
-    let z: Int
+    let shape: VAEShape
 
     init(_ shape: VAEShape, initializer: ParameterInitializer) {
         let (p, w, norm) = (parameters, shape.widths, shape.weightNorm)
@@ -93,18 +103,19 @@ public final class Encoder {
         heads = w.indices.map {
             Conv2D(p, "stage\($0).head", initializer, in: w[$0], out: 2 * shape.z + (shape.iaf ? w[$0] : 0), kernel: 3, weightNorm: norm)
         }
-        z = shape.z
+        self.shape = shape
         p.build()
     }
 
-    /// Per stage, bottom (full resolution) first.
+    /// Per stage, bottom (full resolution) first, in `VAEShape.layout`.
     func callAsFunction(_ v: Tensor) -> [PosteriorPart] {
-        var h = first(v)
-        return zip(blocks, heads).map { block, head in
-            h = block(h)
-            let q = head(h)
-            let context = q.shape[1] > 2 * z ? q.channels(2 * z..<q.shape[1]) : nil
-            return PosteriorPart(mean: q.channels(0..<z), logScale: q.channels(z..<2 * z), context: context)
+        let (z, layout) = (shape.z, shape.layout)
+        var h = first(v, outputLayout: layout)
+        return zip(blocks, heads).enumerated().map { i, stage in
+            h = stage.0(h, layout: layout)
+            let q = stage.1(h, outputLayout: layout)
+            let context = shape.iaf ? q.channels(2 * z..<2 * z + shape.widths[i], in: layout) : nil
+            return PosteriorPart(mean: q.channels(0..<z, in: layout), logScale: q.channels(z..<2 * z, in: layout), context: context)
         }
     }
 }
@@ -156,22 +167,24 @@ public final class Decoder {
         return tanh(logScale / m) * m
     }
 
-    /// The decoder's mean (N, C, H, W) and, given the encoder's outputs, the single-sample KL
-    /// map of each stage (N, z, h, w), bottom stage first. Without them it samples the priors.
+    /// The decoder's mean (N, C, H, W) and, given the encoder's outputs (in `VAEShape.layout`),
+    /// the single-sample KL map of each stage (N, z, h, w), bottom stage first. Without them it
+    /// samples the priors.
     func callAsFunction(batch: Int, posterior: [PosteriorPart]?, noise: LatentNoise) -> (mean: Tensor, kl: [Tensor]) {
-        var d = start.tensor.broadcast(to: [batch] + start.shape.dropFirst())
+        let layout = shape.layout
+        var d = start.tensor.broadcast(to: [batch] + start.shape.dropFirst()).inLayout(layout, channels: shape.widths.last!)
         var kl: [Tensor?] = Array(repeating: nil, count: blocks.count)
         let (z, halfLog2Pi) = (shape.z, Float(0.5 * log(2 * Double.pi)))
         for i in blocks.indices.reversed() {
-            let emitted = priors[i].map { $0(d) }
+            let emitted = priors[i].map { $0(d, outputLayout: layout) }
             var next = 0
             /// The prior conv's next `count` channels, in the order of `priors`.
             func take(_ count: Int) -> Tensor {
                 defer { next += count }
-                return emitted!.channels(next..<next + count)
+                return emitted!.channels(next..<next + count, in: layout)
             }
             let prior: (mean: Tensor, logScale: Tensor)? = shape.standardPriors.contains(i) ? nil : (take(z), bounded(take(z)))
-            let eps = noise(i, shape.latentShape(stage: i, batch: batch))
+            let eps = noise(i, shape.latentShape(stage: i, batch: batch)).inLayout(layout, channels: z)
             let sample: Tensor
             if let q = posterior?[i] {
                 let mean = (prior.map { $0.mean + q.mean } ?? q.mean) + take(z)
@@ -185,12 +198,12 @@ public final class Decoder {
                 }
                 let standardised = prior.map { (sample - $0.mean) * exp(-$0.logScale) } ?? sample
                 let logP = prior.map { -0.5 * square(standardised) - $0.logScale - halfLog2Pi } ?? -0.5 * square(standardised) - halfLog2Pi
-                kl[i] = logQ - logP
+                kl[i] = (logQ - logP).inLayout(.nchw, channels: z)
             } else {
                 sample = prior.map { $0.mean + exp($0.logScale) * eps } ?? eps
             }
-            d = d + shape.residualScale * blocks[i](concatChannels([d, sample]))
-            if let up = ups[i] { d = up(upsample2x(d)) }
+            d = d + shape.residualScale * blocks[i](concatChannels([d, sample]), layout: layout)
+            if let up = ups[i] { d = up(upsample2x(d, layout: layout), outputLayout: layout) }
         }
         return (output(d), posterior == nil ? [] : kl.map { $0! })
     }

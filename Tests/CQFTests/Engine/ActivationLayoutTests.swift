@@ -1,7 +1,9 @@
 // Activations kept in oneDNN's nChw16c layout (`ActivationLayout`) give what NCHW gives: the
 // convolutions' three passes against the im2col oracle on NCHW copies, batch normalisation's
-// blocked loops against the NCHW loops, and Real NVP with 32 filters (its couplings' hidden
-// activations blocked) against the same flow in NCHW: forward, log-det, inverse and gradients.
+// blocked loops against the NCHW loops, the moves between layouts, channel slices, upsampling
+// and pooling on the blocks against the test's own index, Real NVP with 32 filters (its
+// couplings' hidden activations blocked) against the same flow in NCHW (forward, log-det,
+// inverse and gradients), and the VAE in nChw16c against the VAE in NCHW.
 // The layout's index is written out here, apart from the engine's.
 import XCTest
 @testable import CQF
@@ -129,6 +131,62 @@ final class ActivationLayoutTests: XCTestCase {
         EngineThreads.count = 2
         defer { EngineThreads.count = 1 }
         XCTAssertEqual(passes(), one)
+    }
+
+    /// inLayout both ways, a slice of whole blocks, upsampling and sum pooling on 16-value pixels:
+    /// the values NCHW's ops give, moved to the blocks by the test's index, on one and two threads.
+    func testLayoutMovesSlicesAndResamplingOnBlocks() {
+        let (batch, channels, size) = (3, 48, 6)
+        var random = TestRandom(seed: 45)
+        let x = random.tensor([batch, channels, size, size])
+        func blocked(_ t: Tensor) -> [Float] {
+            Self.relaid(t.array, toBlocked: true, batch: batch, channels: t.shape[1], plane: t.shape[2] * t.shape[3])
+        }
+        for threads in [1, 2] {
+            EngineThreads.count = threads
+            defer { EngineThreads.count = 1 }
+            let b = x.inLayout(.nChw16c, channels: channels)
+            XCTAssertEqual(b.shape, [batch, channels / 16, size, size * 16])
+            XCTAssertEqual(b.array, blocked(x), "NCHW to nChw16c")
+            XCTAssertEqual(b.inLayout(.nchw, channels: channels).array, x.array, "and back")
+            XCTAssertTrue(x.inLayout(.nchw, channels: channels) === x, "a tensor already in the layout is itself")
+            XCTAssertEqual(b.channels(16..<48, in: .nChw16c).array, blocked(x.channels(16..<48)), "channels 16..<48")
+            let up = upsample2x(b, layout: .nChw16c)
+            XCTAssertEqual(up.array, blocked(upsample2x(x)), "upsampling")
+            XCTAssertEqual(sumPool2x2(up, layout: .nChw16c).array, blocked(sumPool2x2(upsample2x(x))), "sum pooling")
+        }
+    }
+
+    /// The VAE with z and every width a multiple of 16 keeps its activations and latents in
+    /// nChw16c (two blocks at the bottom stage, so a wrong block index shows): the coverage
+    /// terms, the KL maps, the generated images and the gradients of L_C in the VAE's parameters
+    /// are the NCHW VAE's.
+    func testVAEInBlocksMatchesNCHW() throws {
+        var random = TestRandom(seed: 46)
+        let x = random.tensor([2, 3, 32, 32], in: 0.05...0.95)
+        func run(blocked: Bool) throws -> [[Float]] {
+            ActivationLayout.blocksBetweenConvolutions = blocked
+            defer { ActivationLayout.blocksBetweenConvolutions = true }
+            let config = try Config.load(path: nil, overrides: [("channels", "3"), ("widths", "32,16,16,16"), ("z", "16"), ("first", "16"),
+                                                                ("objective", "cqf"), ("free_bits", "0.1")])
+            let model = CQFModel(config: config)
+            XCTAssertEqual(VAEShape(config).layout, blocked ? .nChw16c : .nchw)
+            // The model's own initial weights: uniform ones of FlowTests' size overflow f^-1.
+            let vae = [model.encoder!.parameters, model.decoder.parameters]
+            let noise = StepNoise(seed: 5, step: 0, firstImage: 0)
+            let terms = model.coverageTerms(x, noise: noise, flowPass: .training { _ in })
+            let coverage = model.coverageLoss(terms, globalBatch: 2, ranks: 1) { _ in }
+            let parameters = vae.flatMap(\.parameters).map(\.tensor!)
+            let generated = Recording.paused { model.generate(batch: 2, noise: noise) }
+            return [terms.nll.array, generated.array] + terms.klMaps.map(\.array) + grad(of: coverage, wrt: parameters).map(\.array)
+        }
+        let (blocked, nchw) = (try run(blocked: true), try run(blocked: false))
+        XCTAssertEqual(blocked.count, nchw.count)
+        XCTAssertTrue(nchw.allSatisfy { $0.allSatisfy(\.isFinite) }, "every value finite")
+        XCTAssertGreaterThan(nchw[1].max()! - nchw[1].min()!, 0.02, "the images are not flat")
+        for (index, (a, b)) in zip(blocked, nchw).enumerated() {
+            XCTAssertLessThan(largestDifference(a, b).value / max(largestMagnitude(b), 1), 1e-4, "output \(index) (nll, images, KL maps, gradients)")
+        }
     }
 
     /// Real NVP with 32 filters keeps its couplings' hidden activations in nChw16c, two blocks of

@@ -52,6 +52,9 @@ final class OpGradientTests: XCTestCase {
         assertGradientsMatchFiniteDifferences([[3, 8, 3, 5]]) { unsqueeze2x2($0[0]) }
         assertGradientsMatchFiniteDifferences([[2, 3, 3, 5]]) { upsample2x($0[0]) }
         assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { sumPool2x2($0[0]) }
+        assertGradientsMatchFiniteDifferences([[2, 32, 2, 3]]) { $0[0].inLayout(.nChw16c, channels: 32) }
+        assertGradientsMatchFiniteDifferences([[2, 2, 3, 2 * 16]]) { upsample2x($0[0], layout: .nChw16c) }
+        assertGradientsMatchFiniteDifferences([[2, 2, 4, 2 * 2 * 16]]) { sumPool2x2($0[0], layout: .nChw16c) }
         assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { meanPool2x2($0[0]) }
         assertGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { maxPool2x2($0[0]) }
         XCTAssertEqual(maxPool2x2(Tensor(shape: [1, 1, 2, 4], [1, 5, 2, 0, 3, -1, -7, -8])).array, [5, 2])

@@ -40,20 +40,46 @@ public enum ActivationLayout: String, Hashable, Sendable {
     }
 }
 
-/// Copies an activation of (N, C, H*W) values from one layout to another.
+/// Copies an activation of (N, C, H*W) values from one layout to another: per image and block
+/// of 16 channels, a transpose between 16 planes and one plane of 16-value pixels.
 func relayout(_ source: UnsafePointer<Float>, _ from: ActivationLayout, to destination: UnsafeMutablePointer<Float>,
               _ to: ActivationLayout, batch: Int, channels: Int, plane: Int) {
-    func index(_ layout: ActivationLayout, _ n: Int, _ c: Int, _ i: Int) -> Int {
-        switch layout {
-        case .nchw: return (n * channels + c) * plane + i
-        case .nChw16c:
-            let block = ActivationLayout.block
-            return ((n * (channels / block) + c / block) * plane + i) * block + c % block
+    guard from != to else { destination.update(from: source, count: batch * channels * plane); return }
+    let block = ActivationLayout.block
+    // Image n's channel block b starts at the same offset, (n * C / 16 + b) * 16 * plane, in both.
+    for start in stride(from: 0, to: batch * channels * plane, by: block * plane) {
+        let (src, dst) = (source + start, destination + start)
+        if from == .nchw {
+            for i in 0..<plane { for k in 0..<block { dst[i * block + k] = src[k * plane + i] } }
+        } else {
+            for i in 0..<plane { for k in 0..<block { dst[k * plane + i] = src[i * block + k] } }
         }
     }
-    for n in 0..<batch {
-        for c in 0..<channels {
-            for i in 0..<plane { destination[index(to, n, c, i)] = source[index(from, n, c, i)] }
+}
+
+extension Tensor {
+    /// This (N, C, H, W) activation of `channels` channels in `layout`: itself when it is there
+    /// already, else a copy whose gradient goes back to this tensor's layout.
+    public func inLayout(_ layout: ActivationLayout, channels: Int) -> Tensor {
+        let (from, batch, height, width) = ActivationLayout.of(shape, channels: channels)
+        if from == layout { return self }
+        let out = Tensor(uninitialized: layout.shape(batch: batch, channels: channels, height: height, width: width))
+        let image = channels * height * width
+        forEachBlock(batch, size: image) { n in
+            relayout(data + n * image, from, to: out.data + n * image, layout, batch: 1, channels: channels, plane: height * width)
+        }
+        return record(out, "inLayout", [self], uses: [[]]) { c in [c.gradient.inLayout(from, channels: channels)] }
+    }
+
+    /// Channels `range` of an activation in `layout`; in nChw16c the range must hold whole blocks.
+    public func channels(_ range: Range<Int>, in layout: ActivationLayout) -> Tensor {
+        switch layout {
+        case .nchw: return channels(range)
+        case .nChw16c:
+            let block = ActivationLayout.block
+            precondition(range.lowerBound % block == 0 && range.upperBound % block == 0,
+                         "Channels \(range) of an nChw16c activation do not fall on its blocks of \(block).")
+            return channels(range.lowerBound / block..<range.upperBound / block)
         }
     }
 }

@@ -2,12 +2,42 @@
 // (which, scaled by 1/4, is the discriminator's mean pool), the classifier's 2x2 max pool, and
 // global average pooling.
 
-/// (N, C, H, W) -> (N, C, 2H, 2W), each pixel repeated into a 2x2 block.
-public func upsample2x(_ x: Tensor) -> Tensor {
-    let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], 2 * h, 2 * w])
-    forEachBlock(nc, size: 4 * h * w) { p in
-        let (src, dst) = (x.data + p * h * w, out.data + p * 4 * h * w)
+/// (N, C, H, W) -> (N, C, 2H, 2W), each pixel repeated into a 2x2 block. In nChw16c a pixel is
+/// the 16 values of a channel block, side by side.
+public func upsample2x(_ x: Tensor, layout: ActivationLayout = .nchw) -> Tensor {
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3]])
+    switch layout {
+    case .nchw: upsample2x(x, into: out, pixel: Float.self)
+    case .nChw16c: upsample2x(x, into: out, pixel: SIMD16<Float>.self)
+    }
+    return record(out, "upsample2x", [x], uses: [[]]) { c in [sumPool2x2(c.gradient, layout: layout)] }
+}
+
+/// (N, C, H, W) -> (N, C, H/2, W/2), each output the sum of a 2x2 block (of pixels of 16 values
+/// in nChw16c).
+public func sumPool2x2(_ x: Tensor, layout: ActivationLayout = .nchw) -> Tensor {
+    let values = layout == .nchw ? 1 : ActivationLayout.block
+    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % (2 * values) == 0,
+                 "2x2 pooling needs even H and W, got \(x.shape).")
+    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], x.shape[2] / 2, x.shape[3] / 2])
+    switch layout {
+    case .nchw: sumPool2x2(x, into: out, pixel: Float.self)
+    case .nChw16c: sumPool2x2(x, into: out, pixel: SIMD16<Float>.self)
+    }
+    return record(out, "sumPool2x2", [x], uses: [[]]) { c in [upsample2x(c.gradient, layout: layout)] }
+}
+
+/// A pixel: one float in NCHW, the 16 floats of a channel block in nChw16c.
+private protocol Pixel { static func + (a: Self, b: Self) -> Self }
+extension Float: Pixel {}
+extension SIMD16: Pixel where Scalar == Float {}
+
+private func upsample2x<P: Pixel>(_ x: Tensor, into out: Tensor, pixel: P.Type) {
+    let values = MemoryLayout<P>.size / MemoryLayout<Float>.size
+    let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3] / values)
+    forEachBlock(planes, size: 4 * h * w * values) { p in
+        let src = UnsafeRawPointer(x.data + p * h * w * values).assumingMemoryBound(to: P.self)
+        let dst = UnsafeMutableRawPointer(out.data + p * 4 * h * w * values).assumingMemoryBound(to: P.self)
         for i in 0..<h { for j in 0..<w {
             let v = src[i * w + j]
             dst[(2 * i) * 2 * w + 2 * j] = v
@@ -16,22 +46,19 @@ public func upsample2x(_ x: Tensor) -> Tensor {
             dst[(2 * i + 1) * 2 * w + 2 * j + 1] = v
         } }
     }
-    return record(out, "upsample2x", [x], uses: [[]]) { c in [sumPool2x2(c.gradient)] }
 }
 
-/// (N, C, H, W) -> (N, C, H/2, W/2), each output the sum of a 2x2 block.
-public func sumPool2x2(_ x: Tensor) -> Tensor {
-    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % 2 == 0, "2x2 pooling needs even H and W, got \(x.shape).")
-    let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2] / 2, x.shape[3] / 2)
-    let out = Tensor(uninitialized: [x.shape[0], x.shape[1], h, w])
-    forEachBlock(nc, size: 4 * h * w) { p in
-        let (src, dst) = (x.data + p * 4 * h * w, out.data + p * h * w)
+private func sumPool2x2<P: Pixel>(_ x: Tensor, into out: Tensor, pixel: P.Type) {
+    let values = MemoryLayout<P>.size / MemoryLayout<Float>.size
+    let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2] / 2, x.shape[3] / (2 * values))
+    forEachBlock(planes, size: 4 * h * w * values) { p in
+        let src = UnsafeRawPointer(x.data + p * 4 * h * w * values).assumingMemoryBound(to: P.self)
+        let dst = UnsafeMutableRawPointer(out.data + p * h * w * values).assumingMemoryBound(to: P.self)
         for i in 0..<h { for j in 0..<w {
             dst[i * w + j] = src[(2 * i) * 2 * w + 2 * j] + src[(2 * i) * 2 * w + 2 * j + 1]
                 + src[(2 * i + 1) * 2 * w + 2 * j] + src[(2 * i + 1) * 2 * w + 2 * j + 1]
         } }
     }
-    return record(out, "sumPool2x2", [x], uses: [[]]) { c in [upsample2x(c.gradient)] }
 }
 
 /// (N, C, H, W) -> (N, C, H/2, W/2), each output the largest of a 2x2 block (the classifier's
