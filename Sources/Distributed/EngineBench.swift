@@ -87,7 +87,8 @@ func runEngineBench(threads: Int, precision: DNNLConvolution.Precision, compareV
     let stopwatch = Stopwatch(threadCPUTime: threads == 1)
     let peak = measureFMAPeak(stopwatch) * Double(threads)
     printJSON([("op", "fma_peak"), ("isa", cqf_has_avx512() != 0 ? "avx512" : "avx2"), ("threads", threads),
-               ("gflops", peak), ("clock", threads == 1 ? "thread_cpu_time" : "wall")])
+               ("gflops", peak), ("clock", threads == 1 ? "thread_cpu_time" : "wall"),
+               ("full_width_512", VectorUnits.fullWidth512)])
     let sgemm = measureSgemm(size: 1024, stopwatch)
     printJSON([("op", "sgemm"), ("shape", "1024x1024x1024"), ("backend", "openblas"), ("threads", threads),
                ("gflops", sgemm), ("peak_fraction", sgemm / peak)])
@@ -261,6 +262,7 @@ func printJSON(_ fields: [(String, Any)]) {
         switch value {
         case let number as Double: text = String(format: number < 10 ? "%.4f" : "%.1f", number)
         case let number as Int: text = String(number)
+        case let flag as Bool: text = flag ? "true" : "false"
         default:
             let escaped = "\(value)".replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             text = "\"\(escaped)\""

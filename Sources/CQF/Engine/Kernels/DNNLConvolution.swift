@@ -65,11 +65,15 @@ public final class DNNLConvolution: ConvolutionKernels {
         }
 
         /// The choice for a precision: with `bf16`, the bf16 kernels where they measured faster
-        /// than the float32 choice (docs/performance.md, batch 64, one thread, Zen 4) and the
-        /// float32 choice elsewhere. oneDNN 2.6 has no bf16 Winograd, and its bf16 kernels gain
-        /// over the float32 direct ones about what Winograd's 2.25x fewer multiplies gain:
+        /// than the float32 choice (docs/performance.md, batch 64, one thread, Zen 4 and Zen 5)
+        /// and the float32 choice elsewhere. oneDNN 2.6 has no bf16 Winograd; on a core that runs
+        /// 512-bit FMAs in two halves its bf16 kernels gain over the float32 direct ones about
+        /// what Winograd's 2.25x fewer multiplies gain, at full width they gain more:
         /// - Winograd's shapes keep float32 Winograd, but for the forward and input gradient
-        ///   passes over 4x4 outputs or fewer, whose tiles are mostly padding (bf16 1.3-1.8x).
+        ///   passes over 4x4 outputs or fewer, whose tiles are mostly padding (bf16 1.3-2.3x);
+        ///   at full width (`VectorUnits.fullWidth512`) bf16 takes the shapes over 16x16 outputs
+        ///   or more and those with fewer than 128 channels in or out (1.0-2.1x; float32 Winograd
+        ///   stays ahead on the wide 8x8 shapes and the weight gradients at 4x4, 0.6-0.9x).
         /// - 1x1 over at least 8x8 outputs: oneDNN's bf16 gemm on plain NCHW, every pass (1.1-2.5x,
         ///   but for two input gradients at 32x32, 0.8x and 0.94x).
         /// - 3x3 from fewer than 16 channels (the image): bf16 blocked forward (1.3-1.4x), bf16
@@ -80,7 +84,10 @@ public final class DNNLConvolution: ConvolutionKernels {
             let f32 = preferred(g, pass)
             guard precision == .bf16 && !g.float32Only else { return f32 }
             if f32.algorithm == .winograd {
-                return g.outHeight * g.outWidth <= 16 && pass != .weightGradient ? Variant(.blocked, .direct, .bf16) : f32
+                let pixels = g.outHeight * g.outWidth
+                if pixels <= 16 { return pass != .weightGradient ? Variant(.blocked, .direct, .bf16) : f32 }
+                let wide = pixels >= 256 || min(g.inChannels, g.outChannels) < 128
+                return VectorUnits.fullWidth512 && wide ? Variant(.blocked, .direct, .bf16) : f32
             }
             if g.kernelHeight == 1 && g.kernelWidth == 1 && g.outHeight * g.outWidth >= 64 {
                 return Variant(.plain, .direct, .bf16)
