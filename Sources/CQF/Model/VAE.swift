@@ -111,9 +111,9 @@ public final class Encoder {
     func callAsFunction(_ v: Tensor) -> [PosteriorPart] {
         let (z, layout) = (shape.z, shape.layout)
         var h = first(v, outputLayout: layout)
-        return zip(blocks, heads).enumerated().map { i, stage in
-            h = stage.0(h, layout: layout)
-            let q = stage.1(h, outputLayout: layout)
+        return blocks.indices.map { i in
+            h = blocks[i](h, layout: layout)
+            let q = heads[i](h, outputLayout: layout)
             let context = shape.iaf ? q.channels(2 * z..<2 * z + shape.widths[i], in: layout) : nil
             return PosteriorPart(mean: q.channels(0..<z, in: layout), logScale: q.channels(z..<2 * z, in: layout), context: context)
         }

@@ -16,8 +16,7 @@ public func upsample2x(_ x: Tensor, layout: ActivationLayout = .nchw) -> Tensor 
 /// (N, C, H, W) -> (N, C, H/2, W/2), each output the sum of a 2x2 block (of pixels of 16 values
 /// in nChw16c).
 public func sumPool2x2(_ x: Tensor, layout: ActivationLayout = .nchw) -> Tensor {
-    let values = layout == .nchw ? 1 : ActivationLayout.block
-    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % (2 * values) == 0,
+    precondition(x.rank == 4 && x.shape[2] % 2 == 0 && x.shape[3] % (2 * (layout == .nchw ? 1 : ActivationLayout.block)) == 0,
                  "2x2 pooling needs even H and W, got \(x.shape).")
     let out = Tensor(uninitialized: [x.shape[0], x.shape[1], x.shape[2] / 2, x.shape[3] / 2])
     switch layout {
