@@ -111,35 +111,16 @@ private func biasGradient(_ dy: Tensor, _ g: ConvGeometry) -> Tensor {
     }
 }
 
-/// dy (nChw16c) summed per channel as `Tensor.sum` sums NCHW planes: each image's plane in float
-/// lanes (here four interleaved vectors of a block's 16 channels), the planes in Double. `sum` would
-/// add a blocked tensor element by element in Double. Threads take whole blocks, so the bits do
-/// not depend on the thread count.
+/// dy (nChw16c) summed per channel by blocked batch norm's sums (`ChannelBlocks.sums`: each
+/// image's plane in float vectors of a block's 16 channels, the images in Double), where `Tensor.sum`
+/// would add a blocked tensor element by element in Double.
 private func blockedChannelSum(_ dy: Tensor, _ g: ConvGeometry) -> Tensor {
-    let (blocks, plane) = (g.outChannels / 16, g.outHeight * g.outWidth)
+    let blocked = [g.batch, g.outChannels / 16, g.outHeight * g.outWidth, 16]
+    let sums = ChannelBlocks(blocked).sums { _, p in UnsafeRawPointer(dy.data + p).loadUnaligned(as: SIMD16<Float>.self) }
     let out = Tensor(uninitialized: [g.outChannels])
-    forEachBlock(blocks, size: g.batch * plane * 16) { b in
-        var total = SIMD16<Double>()
-        for n in 0..<g.batch {
-            let pixels = UnsafeRawPointer(dy.data + (n * blocks + b) * plane * 16)
-            let pixel = { (i: Int) in pixels.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self) }
-            var lanes = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-            var i = 0
-            while i + 4 <= plane {
-                lanes.0 += pixel(i)
-                lanes.1 += pixel(i + 1)
-                lanes.2 += pixel(i + 2)
-                lanes.3 += pixel(i + 3)
-                i += 4
-            }
-            while i < plane { lanes.0 += pixel(i); i += 1 }
-            total += SIMD16<Double>((lanes.0 + lanes.1) + (lanes.2 + lanes.3))
-        }
-        UnsafeMutableRawPointer(out.data + b * 16).storeBytes(of: SIMD16<Float>(total), as: SIMD16<Float>.self)
-    }
-    let spread = [1, blocks, 1, 16], blocked = [g.batch, blocks, plane, 16]
+    for (b, sum) in sums.enumerated() { UnsafeMutableRawPointer(out.data + b * 16).storeBytes(of: sum, as: SIMD16<Float>.self) }
     return record(out, "sum", [dy], uses: [[]]) { c in
-        [c.gradient.reshaped(to: spread).broadcast(to: blocked).reshaped(to: c.shapes[0])]
+        [c.gradient.reshaped(to: [1, blocked[1], 1, 16]).broadcast(to: blocked).reshaped(to: c.shapes[0])]
     }
 }
 
