@@ -13,9 +13,10 @@ final class CountingConvolution: ConvolutionKernels {
 
     init(_ kernels: ConvolutionKernels) { self.kernels = kernels }
 
-    func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                 output: UnsafeMutablePointer<Float>) {
         flops += g.flops
-        kernels.forward(g, input: input, weight: weight, output: output)
+        kernels.forward(g, input: input, weight: weight, bias: bias, output: output)
     }
 
     func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>) {

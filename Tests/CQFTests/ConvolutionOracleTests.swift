@@ -23,7 +23,7 @@ final class ConvolutionOracleTests: XCTestCase {
 }
 
 /// All three passes of the oracle against direct loops over the convolution's definition
-/// y[n,k,p,q] = sum_{c,r,s} x[n,c,p*stride+r-pad,q*stride+s-pad] w[k,c,r,s], at shapes where
+/// y[n,k,p,q] = b[k] + sum_{c,r,s} x[n,c,p*stride+r-pad,q*stride+s-pad] w[k,c,r,s], at shapes where
 /// im2col's index arithmetic could go wrong: strides that do not divide, non-square kernels,
 /// 1x1 kernels, padding wider than the stride, padding that differs between the axes.
 final class ConvolutionOracleAllPassesTests: XCTestCase {
@@ -58,7 +58,9 @@ final class ConvolutionOracleAllPassesTests: XCTestCase {
         for (index, g) in Self.shapes.enumerated() {
             var random = ConvolutionTestRandom(seed: UInt64(100 + index))
             let x = random.floats(g.inputCount), w = random.floats(g.weightCount), dy = random.floats(g.outputCount)
-            var y = [Float](repeating: 0, count: g.outputCount)
+            let b = random.floats(g.outChannels)
+            let plane = g.outHeight * g.outWidth
+            var y = (0..<g.outputCount).map { b[$0 / plane % g.outChannels] }
             var dx = [Float](repeating: 0, count: g.inputCount)
             var dw = [Float](repeating: 0, count: g.weightCount)
             // Each direct pass visits every (output, input, weight) triple the convolution links.
@@ -71,7 +73,7 @@ final class ConvolutionOracleAllPassesTests: XCTestCase {
             var dxOracle = [Float](repeating: .nan, count: g.inputCount)
             var dwOracle = [Float](repeating: .nan, count: g.weightCount)
             let oracle = Im2colConvolution()
-            oracle.forward(g, input: x, weight: w, output: &yOracle)
+            oracle.forward(g, input: x, weight: w, bias: b, output: &yOracle)
             oracle.inputGradient(g, outputGradient: dy, weight: w, inputGradient: &dxOracle)
             oracle.weightGradient(g, input: x, outputGradient: dy, weightGradient: &dwOracle)
             assertConvolutionClose(yOracle, y, tolerance: 1e-5, "forward \(g)")

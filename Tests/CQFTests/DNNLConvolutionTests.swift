@@ -56,13 +56,16 @@ final class DNNLConvolutionTests: XCTestCase {
         checkAllPasses(DNNLConvolution())
     }
 
-    /// The default choice takes Winograd where it pays and only there.
+    /// The default choice takes Winograd where it pays and only there, with a bias or without.
     func testDefaultChoiceUsesWinogradOnWide3x3Only() {
         let kernels = DNNLConvolution()
         for g in Self.shapes {
             let wide3x3 = g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && min(g.inChannels, g.outChannels) >= 16
             for pass in DNNLConvolution.Pass.allCases {
-                XCTAssertEqual(kernels.backend(g, pass).contains("wino"), wide3x3, "\(g) \(pass): \(kernels.backend(g, pass))")
+                for bias in pass == .forward ? [false, true] : [false] {
+                    let backend = kernels.backend(g, pass, bias: bias)
+                    XCTAssertEqual(backend.contains("wino"), wide3x3, "\(g) \(pass), bias \(bias): \(backend)")
+                }
             }
         }
     }
@@ -124,6 +127,10 @@ final class DNNLConvolutionTests: XCTestCase {
                 for pass in DNNLConvolution.Pass.allCases {
                     let backend = kernels.backend(g, pass)
                     XCTAssertTrue(backend.contains("/bf16 "), "\(g) \(pass) fell back to \(backend)")
+                    if pass == .forward {
+                        let withBias = kernels.backend(g, pass, bias: true)
+                        XCTAssertTrue(withBias.contains("/bf16 "), "\(g) forward with a bias fell back to \(withBias)")
+                    }
                     XCTAssertFalse(chosen.backend(float32Only, pass).contains("bf16"), "\(g) \(pass), float32Only")
                     let result = run(kernels, g, pass, operands)
                     assertConvolutionClose(result, run(oracle, g, pass, rounded), tolerance: Self.tolerance, "\(pass) \(g) via \(backend)")
@@ -156,17 +163,21 @@ final class DNNLConvolutionTests: XCTestCase {
         }
     }
 
+    /// Every pass of every shape against the oracle, the forward pass both without and with a bias.
     private func checkAllPasses(_ kernels: DNNLConvolution, file: StaticString = #filePath, line: UInt = #line) {
         let oracle = Im2colConvolution()
         for (index, g) in Self.shapes.enumerated() {
             var random = ConvolutionTestRandom(seed: UInt64(index + 1))
             let x = random.floats(g.inputCount), w = random.floats(g.weightCount), dy = random.floats(g.outputCount)
-
-            var y = [Float](repeating: .nan, count: g.outputCount), yRef = y
-            kernels.forward(g, input: x, weight: w, output: &y)
-            oracle.forward(g, input: x, weight: w, output: &yRef)
-            assertConvolutionClose(y, yRef, tolerance: Self.tolerance,
-                                   "forward \(g) via \(kernels.backend(g, .forward))", file: file, line: line)
+            let b = random.floats(g.outChannels)
+            for bias in [nil, b] {
+                var y = [Float](repeating: .nan, count: g.outputCount), yRef = y
+                kernels.forward(g, input: x, weight: w, bias: bias, output: &y)
+                oracle.forward(g, input: x, weight: w, bias: bias, output: &yRef)
+                assertConvolutionClose(y, yRef, tolerance: Self.tolerance,
+                                       "forward \(g) via \(kernels.backend(g, .forward, bias: bias != nil))",
+                                       file: file, line: line)
+            }
 
             var dx = [Float](repeating: .nan, count: g.inputCount), dxRef = dx
             kernels.inputGradient(g, outputGradient: dy, weight: w, inputGradient: &dx)

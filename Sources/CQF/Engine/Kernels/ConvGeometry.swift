@@ -73,15 +73,24 @@ public struct ConvGeometry: Hashable, CustomStringConvertible, Sendable {
 }
 
 /// The three kernels of a convolution over raw buffers, each activation in the geometry's layout
-/// for it and the weight in OIHW. Each overwrites its output.
+/// for it and the weight in OIHW. Each overwrites its output. The forward pass adds a bias, where
+/// there is one, as it writes y, so that it takes no pass of its own.
 public protocol ConvolutionKernels {
-    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S))
+    /// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K) per output channel, if any
     func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                 output: UnsafeMutablePointer<Float>)
+                 bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>)
     /// dx (N,C,H,W) = conv_transpose(dy (N,K,P,Q), w (K,C,R,S))
     func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                        inputGradient: UnsafeMutablePointer<Float>)
     /// dw (K,C,R,S) = sum over n, p, q of dy (N,K,P,Q) x patches of x (N,C,H,W)
     func weightGradient(_ g: ConvGeometry, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                         weightGradient: UnsafeMutablePointer<Float>)
+}
+
+extension ConvolutionKernels {
+    /// The forward pass without a bias.
+    public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        output: UnsafeMutablePointer<Float>) {
+        forward(g, input: input, weight: weight, bias: nil, output: output)
+    }
 }

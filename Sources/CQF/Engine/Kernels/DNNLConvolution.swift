@@ -113,9 +113,10 @@ public final class DNNLConvolution: ConvolutionKernels {
     private let engine: dnnl_engine_t
     private let stream: dnnl_stream_t
     private var plans: [PlanKey: Plan] = [:]
-    /// One buffer per operand slot (two inputs, one output), grown to the largest need. Calls are
-    /// serialised by the lock, so every plan can stage its operands in the same place.
-    private var staging: [(buffer: UnsafeMutableRawPointer, bytes: Int)?] = [nil, nil, nil]
+    /// One buffer per operand slot (two inputs, one output, the forward pass's bias), grown to
+    /// the largest need. Calls are serialised by the lock, so every plan can stage its operands in
+    /// the same place.
+    private var staging: [(buffer: UnsafeMutableRawPointer, bytes: Int)?] = [nil, nil, nil, nil]
     private let lock = NSLock()
 
     /// - Parameters:
@@ -147,9 +148,9 @@ public final class DNNLConvolution: ConvolutionKernels {
     }
 
     public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        output: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         run(g, .forward, [UnsafeMutableRawPointer(mutating: input), UnsafeMutableRawPointer(mutating: weight),
-                          UnsafeMutableRawPointer(output)])
+                          UnsafeMutableRawPointer(output)] + (bias.map { [UnsafeMutableRawPointer(mutating: $0)] } ?? []))
     }
 
     public func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
@@ -166,10 +167,11 @@ public final class DNNLConvolution: ConvolutionKernels {
 
     /// What serves a pass of a shape, e.g. `blocked/direct jit:avx512_core`: the variant actually
     /// used (after any fallback) and oneDNN's implementation name. Creates the plan if needed.
-    public func backend(_ g: ConvGeometry, _ pass: Pass) -> String {
+    /// `bias`: the forward plan that adds a bias.
+    public func backend(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false) -> String {
         lock.lock()
         defer { lock.unlock() }
-        let plan = self.plan(g, pass)
+        let plan = self.plan(g, pass, bias: bias)
         return "\(plan.variant) \(plan.implementation)"
     }
 
@@ -181,7 +183,7 @@ public final class DNNLConvolution: ConvolutionKernels {
         lock.lock()
         defer { lock.unlock() }
         setOpenMPThreads(threads)
-        let plan = self.plan(g, pass)
+        let plan = self.plan(g, pass, bias: false)
         plan.executeSkippingReorders(staging: stagingBuffers(for: plan), stream: stream)
     }
 
@@ -190,15 +192,17 @@ public final class DNNLConvolution: ConvolutionKernels {
     private struct PlanKey: Hashable {
         let geometry: ConvGeometry
         let pass: Pass
+        let bias: Bool
         let threads: Int
     }
 
-    /// Operands are in the order of the public calls: two inputs, then the output.
+    /// Operands are in the order of the public calls: two inputs, the output, then the forward
+    /// pass's bias if there is one.
     private func run(_ g: ConvGeometry, _ pass: Pass, _ handles: [UnsafeMutableRawPointer]) {
         lock.lock()
         defer { lock.unlock() }
         setOpenMPThreads(threads)
-        let plan = self.plan(g, pass)
+        let plan = self.plan(g, pass, bias: handles.count == 4)
         plan.execute(handles, staging: stagingBuffers(for: plan), stream: stream)
     }
 
@@ -214,13 +218,13 @@ public final class DNNLConvolution: ConvolutionKernels {
         }
     }
 
-    private func plan(_ g: ConvGeometry, _ pass: Pass) -> Plan {
-        let key = PlanKey(geometry: g, pass: pass, threads: threads)
+    private func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool) -> Plan {
+        let key = PlanKey(geometry: g, pass: pass, bias: bias, threads: threads)
         if let plan = plans[key] { return plan }
         let wanted = choose(g, pass)
-        let plan = Plan(g, pass, wanted, engine: engine)
-            ?? Plan(g, pass, Variant(wanted.layout, .direct, wanted.precision), engine: engine)
-            ?? Plan(g, pass, Variant(wanted.layout, .direct), engine: engine)!
+        let plan = Plan(g, pass, wanted, bias: bias, engine: engine)
+            ?? Plan(g, pass, Variant(wanted.layout, .direct, wanted.precision), bias: bias, engine: engine)
+            ?? Plan(g, pass, Variant(wanted.layout, .direct), bias: bias, engine: engine)!
         plans[key] = plan
         return plan
     }
@@ -232,6 +236,7 @@ public final class DNNLConvolution: ConvolutionKernels {
     private final class Plan {
         struct Operand {
             let argument: Int32
+            let isOutput: Bool
             let user: dnnl_memory_t
             let inner: dnnl_memory_t?
             let innerBytes: Int
@@ -244,8 +249,9 @@ public final class DNNLConvolution: ConvolutionKernels {
         let operands: [Operand]
         private let arguments: [dnnl_exec_arg_t]
 
-        /// Nil when oneDNN has no implementation of this variant for this shape.
-        init?(_ g: ConvGeometry, _ pass: Pass, _ variant: Variant, engine: dnnl_engine_t) {
+        /// Nil when oneDNN has no implementation of this variant for this shape. With `bias`, the
+        /// forward pass adds a bias (K), in float32.
+        init?(_ g: ConvGeometry, _ pass: Pass, _ variant: Variant, bias: Bool, engine: dnnl_engine_t) {
             let source = [g.batch, g.inChannels, g.height, g.width].map(Int64.init)
             let weights = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth].map(Int64.init)
             let destination = [g.batch, g.outChannels, g.outHeight, g.outWidth].map(Int64.init)
@@ -270,6 +276,11 @@ public final class DNNLConvolution: ConvolutionKernels {
             var weightsAny = memoryDescriptor(weights, variant.layout == .blocked ? dnnl_format_tag_any : dnnl_oihw,
                                               weightsType)
             var destinationAny = memoryDescriptor(destination, tag, destinationType)
+            precondition(!bias || pass == .forward, "Only the forward pass of a convolution takes a bias.")
+            // The bias (K) in float32, which the forward pass adds.
+            let biasDescriptor: UnsafeMutablePointer<dnnl_memory_desc_t>? = bias ? .allocate(capacity: 1) : nil
+            defer { biasDescriptor?.deallocate() }
+            biasDescriptor?.initialize(to: memoryDescriptor([Int64(g.outChannels)], dnnl_a, dnnl_f32))
             // The backward passes' hint is a forward pass over the same types, bar the source or
             // weights they write in float32 where the forward pass reads them in `low`.
             var hintSource = memoryDescriptor(source, tag, low)
@@ -285,7 +296,7 @@ public final class DNNLConvolution: ConvolutionKernels {
             // as a hint, and it makes all three agree on the blocked layouts.
             var forwardDescriptor = dnnl_convolution_desc_t()
             check(dnnl_convolution_forward_desc_init(&forwardDescriptor, dnnl_forward_training, algorithm,
-                                                     &hintSource, &hintWeights, nil, &destinationAny,
+                                                     &hintSource, &hintWeights, biasDescriptor, &destinationAny,
                                                      strides, padLeft, padRight),
                   "dnnl_convolution_forward_desc_init")
             var forwardPD: dnnl_primitive_desc_t?
@@ -297,14 +308,16 @@ public final class DNNLConvolution: ConvolutionKernels {
             var pd: dnnl_primitive_desc_t?
             // The caller's layouts: a blocked one that is the primitive's own needs no reorder.
             let (sourceTag, destinationTag) = (formatTag(g.inputLayout), formatTag(g.outputLayout))
-            // (argument, query, dimensions, the caller's tag, is the output) per operand, in public order.
-            let layout: [(Int32, dnnl_query_t, [Int64], dnnl_format_tag_t, Bool)]
+            // (argument, query, its index, dimensions, the caller's tag, is an output) per operand, in
+            // public order.
+            var layout: [(Int32, dnnl_query_t, Int32, [Int64], dnnl_format_tag_t, Bool)]
             switch pass {
             case .forward:
                 check(dnnl_primitive_desc_clone(&pd, forwardPD), "dnnl_primitive_desc_clone")
-                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, sourceTag, false),
-                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
-                          (DNNL_ARG_DST, dnnl_query_dst_md, destination, destinationTag, true)]
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, 0, source, sourceTag, false),
+                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, 0, weights, dnnl_oihw, false),
+                          (DNNL_ARG_DST, dnnl_query_dst_md, 0, destination, destinationTag, true)]
+                if bias { layout.append((DNNL_ARG_BIAS, dnnl_query_weights_md, 1, [Int64(g.outChannels)], dnnl_a, false)) }
             case .inputGradient:
                 var descriptor = dnnl_convolution_desc_t()
                 check(dnnl_convolution_backward_data_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny,
@@ -313,9 +326,9 @@ public final class DNNLConvolution: ConvolutionKernels {
                 let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
                 if status == dnnl_unimplemented { return nil }
                 check(status, "dnnl_primitive_desc_create (convolution backward data)")
-                layout = [(DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, destinationTag, false),
-                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, weights, dnnl_oihw, false),
-                          (DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, source, sourceTag, true)]
+                layout = [(DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, destination, destinationTag, false),
+                          (DNNL_ARG_WEIGHTS, dnnl_query_weights_md, 0, weights, dnnl_oihw, false),
+                          (DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, 0, source, sourceTag, true)]
             case .weightGradient:
                 var descriptor = dnnl_convolution_desc_t()
                 check(dnnl_convolution_backward_weights_desc_init(&descriptor, algorithm, &sourceAny, &weightsAny, nil,
@@ -324,9 +337,9 @@ public final class DNNLConvolution: ConvolutionKernels {
                 let status = dnnl_primitive_desc_create(&pd, &descriptor, nil, engine, forwardPD)
                 if status == dnnl_unimplemented { return nil }
                 check(status, "dnnl_primitive_desc_create (convolution backward weights)")
-                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, source, sourceTag, false),
-                          (DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, destination, destinationTag, false),
-                          (DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, weights, dnnl_oihw, true)]
+                layout = [(DNNL_ARG_SRC, dnnl_query_src_md, 0, source, sourceTag, false),
+                          (DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, destination, destinationTag, false),
+                          (DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, 0, weights, dnnl_oihw, true)]
             }
             defer { dnnl_primitive_desc_destroy(pd) }
 
@@ -338,13 +351,13 @@ public final class DNNLConvolution: ConvolutionKernels {
             self.primitive = primitive!
             self.variant = variant
 
-            operands = layout.map { argument, query, dimensions, callerTag, isOutput in
+            operands = layout.map { argument, query, index, dimensions, callerTag, isOutput in
                 var caller = memoryDescriptor(dimensions, callerTag, dnnl_f32)
                 var user: dnnl_memory_t?
                 check(dnnl_memory_create(&user, &caller, engine, nil), "dnnl_memory_create")
-                var wanted = dnnl_primitive_desc_query_md(pd, query, 0)!.pointee
+                var wanted = dnnl_primitive_desc_query_md(pd, query, index)!.pointee
                 guard dnnl_memory_desc_equal(&caller, &wanted) == 0 else {
-                    return Operand(argument: argument, user: user!, inner: nil, innerBytes: 0, reorder: nil)
+                    return Operand(argument: argument, isOutput: isOutput, user: user!, inner: nil, innerBytes: 0, reorder: nil)
                 }
                 var inner: dnnl_memory_t?
                 check(dnnl_memory_create(&inner, &wanted, engine, nil), "dnnl_memory_create")
@@ -359,7 +372,7 @@ public final class DNNLConvolution: ConvolutionKernels {
                 defer { dnnl_primitive_desc_destroy(reorderPD) }
                 var reorder: dnnl_primitive_t?
                 check(dnnl_primitive_create(&reorder, reorderPD), "dnnl_primitive_create (reorder)")
-                return Operand(argument: argument, user: user!, inner: inner,
+                return Operand(argument: argument, isOutput: isOutput, user: user!, inner: inner,
                                innerBytes: dnnl_memory_desc_get_size(&wanted), reorder: reorder)
             }
             arguments = operands.map { dnnl_exec_arg_t(arg: $0.argument, memory: $0.inner ?? $0.user) }
@@ -380,13 +393,14 @@ public final class DNNLConvolution: ConvolutionKernels {
                 check(dnnl_memory_set_data_handle(operand.user, handle), "dnnl_memory_set_data_handle")
             }
             stage(staging)
-            for operand in operands.prefix(2) {
+            for operand in operands where !operand.isOutput {
                 if let reorder = operand.reorder { Plan.reorder(reorder, from: operand.user, to: operand.inner!, stream) }
             }
             check(dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments),
                   "dnnl_primitive_execute (convolution)")
-            let output = operands[2]
-            if let reorder = output.reorder { Plan.reorder(reorder, from: output.inner!, to: output.user, stream) }
+            for operand in operands where operand.isOutput {
+                if let reorder = operand.reorder { Plan.reorder(reorder, from: operand.inner!, to: operand.user, stream) }
+            }
             check(dnnl_stream_wait(stream), "dnnl_stream_wait")
         }
 

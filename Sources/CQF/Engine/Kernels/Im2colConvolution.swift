@@ -7,11 +7,11 @@ public struct Im2colConvolution: ConvolutionKernels {
     public init() {}
 
     public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        output: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         guard g.isNCHW else {
             let (x, y) = (g.inputInNCHW(input), g.outputBuffer())
             defer { x.deallocate(); y.deallocate() }
-            forward(g.inNCHW, input: x, weight: weight, output: y)
+            forward(g.inNCHW, input: x, weight: weight, bias: bias, output: y)
             return g.outputFromNCHW(y, into: output)
         }
         let (rows, cols) = (g.inChannels * g.kernelHeight * g.kernelWidth, g.outHeight * g.outWidth)
@@ -22,6 +22,11 @@ public struct Im2colConvolution: ConvolutionKernels {
             // (K, rows) x (rows, cols) -> (K, cols)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.outChannels), Int32(cols), Int32(rows),
                         1, weight, Int32(rows), columns, Int32(cols), 0, output + n * g.outChannels * cols, Int32(cols))
+            guard let bias else { continue }
+            for k in 0..<g.outChannels {
+                let plane = output + (n * g.outChannels + k) * cols
+                for i in 0..<cols { plane[i] += bias[k] }
+            }
         }
     }
 

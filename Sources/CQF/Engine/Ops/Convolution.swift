@@ -40,8 +40,8 @@ func conv2d(_ x: Tensor, _ w: Tensor, geometry g: ConvGeometry) -> Tensor {
     }
 }
 
-/// conv2d(x, w) + bias (K) per output channel, in one op: the sum is written into the
-/// convolution's own output, so the graph keeps one activation per layer instead of two.
+/// conv2d(x, w) + bias (K) per output channel, in one op: the kernel adds the bias as it writes
+/// its output, so the graph keeps one activation per layer instead of two.
 /// `float32Only`: in float32 whatever precision the kernels use (`ConvGeometry.float32Only`);
 /// `outputLayout`: the layout of the result (and of the gradient it will be given).
 public func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, padding: Int = 0,
@@ -72,19 +72,23 @@ public func conv2dReLU(_ x: Tensor, _ w: Tensor, bias: Tensor, stride: Int = 1, 
     return record(convolvedAddingBias(x, w, bias, g, relu: true), "conv2dReLU", [], uses: []) { _ in [] }
 }
 
-/// conv(x, w) + bias (K) per output channel, written into the convolution's own output, then
-/// max(., 0) if `relu`.
+/// conv(x, w) + bias (K) per output channel, then max(., 0) if `relu`. The kernel adds the bias as
+/// it writes the output, bar 1x1 kernels: oneDNN's (jit_1x1) add it less accurately, enough to
+/// move the twin fixture's decoder gradients from 2e-6 to 7e-5 of the float64 twin's
+/// (docs/performance.md), so for them a pass of our own adds it, on the way to the ReLU if any.
 private func convolvedAddingBias(_ x: Tensor, _ w: Tensor, _ bias: Tensor, _ g: ConvGeometry, relu: Bool) -> Tensor {
     precondition(bias.count == g.outChannels, "conv2d: a bias of \(bias.count) values for \(g.outChannels) output channels.")
     let out = Tensor(uninitialized: g.outputShape)
-    Convolutions.kernels.forward(g, input: x.data, weight: w.data, output: out.data)
+    let kernelAddsBias = g.kernelHeight > 1 || g.kernelWidth > 1
+    Convolutions.kernels.forward(g, input: x.data, weight: w.data, bias: kernelAddsBias ? bias.data : nil, output: out.data)
+    guard relu || !kernelAddsBias else { return out }
     let (rows, row) = (out.shape[0] * out.shape[1], out.shape[2] * out.shape[3])
     forEachBlock(rows, size: row) { r in
         let values = out.data + r * row
         switch g.outputLayout {
         case .nchw:
             // A row is one channel's plane.
-            let b = bias.data[r % g.outChannels]
+            let b = kernelAddsBias ? 0 : bias.data[r % g.outChannels]
             if relu {
                 for i in 0..<row { values[i] = max(values[i] + b, 0) }
             } else {
@@ -92,7 +96,7 @@ private func convolvedAddingBias(_ x: Tensor, _ w: Tensor, _ bias: Tensor, _ g: 
             }
         case .nChw16c:
             // A row is a block's 16 channels at every pixel.
-            let b = UnsafeRawPointer(bias.data + (r % out.shape[1]) * 16).loadUnaligned(as: SIMD16<Float>.self)
+            let b = kernelAddsBias ? .zero : UnsafeRawPointer(bias.data + (r % out.shape[1]) * 16).loadUnaligned(as: SIMD16<Float>.self)
             for i in stride(from: 0, to: row, by: 16) {
                 let p = UnsafeMutableRawPointer(values + i)
                 let sum = p.loadUnaligned(as: SIMD16<Float>.self) + b
