@@ -110,7 +110,7 @@ def philox_uniform(seed, stream, a, b, count):
 
 def philox_normal(seed, stream, a, b, count):
     """Philox.fillNormal: Box-Muller on words (0, 1) and (2, 3) of block i / 4, u1 in (0, 1],
-    in float64 and rounded to float32 (ours computes in float32: they differ in the last bit)."""
+    in float64 and rounded to float32 (ours computes in float32: they differ in the last bits)."""
     words = philox_blocks(seed, stream, a, b, (count + 3) // 4).reshape(-1, 2, 2)
     u1 = ((words[..., 0] >> np.uint64(8)).astype(np.float64) + 1) * 2.0 ** -24
     u2 = (words[..., 1] >> np.uint64(8)).astype(np.float64) * 2.0 ** -24

@@ -1,5 +1,7 @@
 // Philox4x32-10 against Random123's published known-answer vectors, and the properties the
-// rest of the project relies on: fills that do not depend on their length, sane moments.
+// rest of the project relies on: fills that do not depend on their length, sane moments, normals
+// as accurate as float allows.
+import Foundation
 import XCTest
 @testable import CQF
 
@@ -51,6 +53,41 @@ final class RandomTests: XCTestCase {
         XCTAssertEqual(mean, 0, accuracy: 0.01)
         XCTAssertEqual(variance, 1, accuracy: 0.01)
         XCTAssertTrue(z.allSatisfy { $0.isFinite })
+    }
+
+    /// Box-Muller's own logarithm, cosine and sine (BoxMuller.swift), on every argument a fill
+    /// can give them, against the double-precision functions.
+    func testBoxMullerFunctionsOnEveryArgument() {
+        var logUlps = 0.0, trigError = 0.0
+        for m in 0..<(1 << 24) {
+            let u1 = (Float(m) + 1) * 0x1p-24
+            let log = Foundation.log(Double(u1))
+            if m + 1 < 1 << 24 { logUlps = max(logUlps, abs(Double(BoxMuller.logarithm(u1)) - log) / Double(Float(log).ulp)) }
+            else { XCTAssertEqual(BoxMuller.logarithm(u1), 0) }
+            let turns = Float(m) * 0x1p-24
+            let (cosine, sine) = BoxMuller.cosineAndSine(turns: turns)
+            let angle = 2 * Double.pi * Double(turns)
+            trigError = max(trigError, abs(Double(cosine) - Foundation.cos(angle)), abs(Double(sine) - Foundation.sin(angle)))
+        }
+        XCTAssertLessThan(logUlps, 2, "log of u1 in (0, 1)")
+        XCTAssertLessThan(trigError, 1.2e-7, "cos and sin of 2 pi u2")
+    }
+
+    /// A fill's normals are Box-Muller's in double precision on the same words, to float's
+    /// precision: its block's words (0, 1) and (2, 3) as (u1, u2).
+    func testNormalsAreBoxMullerOfTheWords() {
+        let (n, rng) = (4096, Philox(seed: 8, stream: 21))
+        var z = [Float](repeating: 0, count: n)
+        z.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress! , count: n, a: 2, b: 6) }
+        for i in stride(from: 0, to: n, by: 2) {
+            let words = rng.block(a: 2, b: 6, blockIndex: i / 4)
+            let (w1, w2) = i % 4 == 0 ? (words.0, words.1) : (words.2, words.3)
+            let u1 = (Double(w1 >> 8) + 1) * 0x1p-24, u2 = Double(w2 >> 8) * 0x1p-24
+            let radius = (-2 * Foundation.log(u1)).squareRoot()
+            let expected = (radius * Foundation.cos(2 * Double.pi * u2), radius * Foundation.sin(2 * Double.pi * u2))
+            XCTAssertEqual(Double(z[i]), expected.0, accuracy: 1e-6 * max(1, radius), "element \(i)")
+            XCTAssertEqual(Double(z[i + 1]), expected.1, accuracy: 1e-6 * max(1, radius), "element \(i + 1)")
+        }
     }
 
     /// Different seeds, streams and counters give different numbers.

@@ -17,8 +17,6 @@
 // in pieces by passing `firstElement`.
 // This is not a cryptographic generator.
 
-import Foundation
-
 /// The keyed Philox4x32-10 bijection and the fills built on it.
 public struct Philox: Sendable {
     /// The two 32-bit key words.
@@ -82,10 +80,27 @@ public struct Philox: Sendable {
     /// u1 is taken in (0, 1] so that log(u1) is finite.
     public func fillNormal(_ output: UnsafeMutablePointer<Float>, count: Int,
                            a: UInt64, b: UInt64, firstElement: Int = 0) {
-        fill(output, count: count, a: a, b: b, firstElement: firstElement, "fillNormal") { w in
-            let (n0, n1) = Philox.boxMuller(w.0, w.1)
-            let (n2, n3) = Philox.boxMuller(w.2, w.3)
-            return (n0, n1, n2, n3)
+        checkCounters(count: count, b: b, firstElement: firstElement, "fillNormal")
+        // The words of 16 blocks at a time, then Box-Muller over them in loops that vectorise
+        // (BoxMuller.swift); a chunk the fill starts or ends inside is copied in part.
+        let chunk = 64
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: chunk) { words in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk + chunk / 2) { floats in
+                let (normals, radii) = (floats.baseAddress!, floats.baseAddress! + chunk)
+                var i = 0
+                while i < count {
+                    let start = (firstElement + i) / chunk * chunk
+                    for block in 0..<chunk / 4 {
+                        let w = self.block(a: a, b: b, blockIndex: start / 4 + block)
+                        (words[4 * block], words[4 * block + 1], words[4 * block + 2], words[4 * block + 3]) = w
+                    }
+                    BoxMuller.normals(from: words.baseAddress!, into: normals, pairs: chunk / 2, radii: radii)
+                    let offset = firstElement + i - start
+                    let taken = min(chunk - offset, count - i)
+                    (output + i).update(from: normals + offset, count: taken)
+                    i += taken
+                }
+            }
         }
     }
 
@@ -94,8 +109,7 @@ public struct Philox: Sendable {
     @inline(__always)
     private func fill(_ output: UnsafeMutablePointer<Float>, count: Int, a: UInt64, b: UInt64, firstElement: Int,
                       _ name: String, _ values: ((UInt32, UInt32, UInt32, UInt32)) -> (Float, Float, Float, Float)) {
-        precondition(b <= UInt64(UInt32.max), "Philox.\(name): b = \(b) must fit in 32 bits.")
-        precondition((firstElement + count) / 4 <= Int(UInt32.max), "Philox.\(name): \(firstElement + count) elements exceed 2^34.")
+        checkCounters(count: count, b: b, firstElement: firstElement, name)
         var i = 0
         while i < count {
             let element = firstElement + i
@@ -109,6 +123,12 @@ public struct Philox: Sendable {
         }
     }
 
+    /// The counter's words hold b and every block index of the fill.
+    private func checkCounters(count: Int, b: UInt64, firstElement: Int, _ name: String) {
+        precondition(b <= UInt64(UInt32.max), "Philox.\(name): b = \(b) must fit in 32 bits.")
+        precondition((firstElement + count) / 4 <= Int(UInt32.max), "Philox.\(name): \(firstElement + count) elements exceed 2^34.")
+    }
+
     /// Word `index` (0...3) of a block.
     @inline(__always)
     public static func lane<T>(_ words: (T, T, T, T), _ index: Int) -> T {
@@ -118,15 +138,6 @@ public struct Philox: Sendable {
         case 2: return words.2
         default: return words.3
         }
-    }
-
-    @inline(__always)
-    static func boxMuller(_ w1: UInt32, _ w2: UInt32) -> (Float, Float) {
-        let u1 = (Float(w1 >> 8) + 1) * 0x1p-24
-        let u2 = Float(w2 >> 8) * 0x1p-24
-        let radius = (-2 * logf(u1)).squareRoot()
-        let angle = 2 * Float.pi * u2
-        return (radius * cosf(angle), radius * sinf(angle))
     }
 
     static func splitMix64(_ x: UInt64) -> UInt64 {
