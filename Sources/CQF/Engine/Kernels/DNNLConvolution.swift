@@ -150,7 +150,8 @@ public final class DNNLConvolution: ConvolutionKernels {
     public func forward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         run(g, .forward, [UnsafeMutableRawPointer(mutating: input), UnsafeMutableRawPointer(mutating: weight),
-                          UnsafeMutableRawPointer(output)] + (bias.map { [UnsafeMutableRawPointer(mutating: $0)] } ?? []))
+                          UnsafeMutableRawPointer(output)] + (bias.map { [UnsafeMutableRawPointer(mutating: $0)] } ?? []),
+            bias: bias != nil)
     }
 
     public func inputGradient(_ g: ConvGeometry, outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
@@ -198,11 +199,11 @@ public final class DNNLConvolution: ConvolutionKernels {
 
     /// Operands are in the order of the public calls: two inputs, the output, then the forward
     /// pass's bias if there is one.
-    private func run(_ g: ConvGeometry, _ pass: Pass, _ handles: [UnsafeMutableRawPointer]) {
+    private func run(_ g: ConvGeometry, _ pass: Pass, _ handles: [UnsafeMutableRawPointer], bias: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         setOpenMPThreads(threads)
-        let plan = self.plan(g, pass, bias: handles.count == 4)
+        let plan = self.plan(g, pass, bias: bias)
         plan.execute(handles, staging: stagingBuffers(for: plan), stream: stream)
     }
 
