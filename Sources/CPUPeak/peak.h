@@ -42,5 +42,8 @@ static inline float cqf_fma_loop_avx2(int64_t iterations) {
 
 static inline int cqf_has_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 
+/// What Package.swift's `-target-cpu haswell` lets the compiler use in every Swift loop.
+static inline int cqf_has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
 /// bf16 dot products in hardware (AVX512_BF16): without them oneDNN emulates bf16, slower than float32.
 static inline int cqf_has_avx512_bf16(void) { return __builtin_cpu_supports("avx512bf16"); }

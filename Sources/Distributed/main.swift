@@ -1,5 +1,15 @@
+import CPUPeak
 import CQF
 import Foundation
+
+// First, before any loop the compiler vectorised for the build's CPU target can run.
+#if arch(x86_64)
+if cqf_has_avx2_fma() == 0 {
+    fputs("error: this CPU lacks AVX2 and FMA, which this build targets (`-target-cpu haswell` in Package.swift); "
+          + "build without that flag to run here\n", stderr)
+    exit(1)
+}
+#endif
 
 let commands: [Command] = [
     trainCommand,
