@@ -162,10 +162,7 @@ public final class Decoder {
     }
 
     /// ls -> M tanh(ls / M): keeps scales finite under the quality loss (MODEL.md).
-    private func bounded(_ logScale: Tensor) -> Tensor {
-        let m = shape.maxLogScale
-        return tanh(logScale / m) * m
-    }
+    private func bounded(_ logScale: Tensor) -> Tensor { softClamp(logScale, bound: shape.maxLogScale) }
 
     /// The decoder's mean (N, C, H, W) and, given the encoder's outputs (in `VAEShape.layout`),
     /// the single-sample KL map of each stage (N, z, h, w), bottom stage first. Without them it

@@ -24,6 +24,7 @@ final class OpGradientTests: XCTestCase {
             assertGradientsMatchFiniteDifferences([s]) { exp($0[0]) }
             assertGradientsMatchFiniteDifferences([s], in: 0.2...3) { log($0[0]) }
             assertGradientsMatchFiniteDifferences([s]) { tanh($0[0]) }
+            assertGradientsMatchFiniteDifferences([s], in: -4...4) { softClamp($0[0], bound: 1.5) }
             assertGradientsMatchFiniteDifferences([s], in: -4...4) { sigmoid($0[0]) }
             assertGradientsMatchFiniteDifferences([s], in: -4...4) { softplus($0[0]) }
             assertGradientsMatchFiniteDifferences([s], step: 1e-3) { elu($0[0]) }
@@ -32,6 +33,21 @@ final class OpGradientTests: XCTestCase {
             assertGradientsMatchFiniteDifferences([s]) { square($0[0]) }
             assertGradientsMatchFiniteDifferences([s], in: 0.2...3) { sqrt($0[0]) }
             assertGradientsMatchFiniteDifferences([s], step: 1e-3) { abs($0[0]) }
+        }
+    }
+
+    /// The fused op gives the values of the three ops it replaces to the bit, and their gradient
+    /// within float32's rounding of y / m: the decoder's numbers hardly move with it.
+    func testSoftClampIsTanhOfAQuotientTimesTheBound() {
+        var random = TestRandom(seed: 5)
+        let x = random.tensor([3, 4, 5, 7], in: -12...12).requiringGrad()
+        let projection = random.tensor(x.shape)
+        for m: Float in [4, 1.5] {
+            let (fused, composite) = (softClamp(x, bound: m), tanh(x / m) * m)
+            XCTAssertEqual(fused.array, composite.array)
+            let (g, expected) = (grad(of: (fused * projection).sum(), wrt: [x])[0].array,
+                                 grad(of: (composite * projection).sum(), wrt: [x])[0].array)
+            XCTAssertLessThan(largestDifference(g, expected).value, 1e-6 * largestMagnitude(expected))
         }
     }
 
@@ -134,6 +150,7 @@ final class OpGradientTests: XCTestCase {
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { elu($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { elu($0[0]) * $0[0] }
         assertSecondOrderGradientsMatchFiniteDifferences([s]) { tanh($0[0]) }
+        assertSecondOrderGradientsMatchFiniteDifferences([s], in: -4...4) { softClamp($0[0], bound: 1.5) }
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: -3...3) { softplus($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([s], in: 0.2...3) { sqrt($0[0]) }
         assertSecondOrderGradientsMatchFiniteDifferences([[2, 3, 4, 6]]) { square(meanPool2x2($0[0])) }

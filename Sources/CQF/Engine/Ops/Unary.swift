@@ -45,6 +45,33 @@ func eluGradient(_ g: Tensor, output y: Tensor) -> Tensor {
     }
 }
 
+/// m tanh(x / m), which squashes x smoothly into (-m, m): in one pass, where `tanh(x / m) * m`
+/// took three (and its backward five), to the bit the same values. The rule reads the output.
+public func softClamp(_ x: Tensor, bound m: Float) -> Tensor {
+    let out = Tensor(uninitialized: x.shape)
+    let (px, po, inverse) = (x.data, out.data, 1 / m)
+    forEachChunk(x.count) { range in for i in range { po[i] = Elementwise.Tanh()(px[i] * inverse) * m } }
+    return record(out, "softClamp", [x], uses: [[.output]]) { c in [softClampGradient(c.gradient, output: c.output, bound: m)] }
+}
+
+/// g (1 - (y / m)^2), y being softClamp's output: its backward pass in one pass. Its derivative
+/// in y is -2 g y / m^2.
+func softClampGradient(_ g: Tensor, output y: Tensor, bound m: Float) -> Tensor {
+    precondition(g.shape == y.shape, "softClampGradient: gradient \(g.shape) for output \(y.shape).")
+    let out = Tensor(uninitialized: y.shape)
+    let (pg, py, po, inverse) = (g.data, y.data, out.data, 1 / m)
+    forEachChunk(y.count) { range in
+        for i in range {
+            let t = py[i] * inverse
+            po[i] = pg[i] * (1 - t * t)
+        }
+    }
+    return record(out, "softClampGradient", [g, y], uses: [[.input(1)], [.input(0), .input(1)]]) { c in
+        [c.needs[0] ? softClampGradient(c.gradient, output: c.input(1), bound: m) : nil,
+         c.needs[1] ? c.gradient * c.input(0) * c.input(1) * (-2 / (m * m)) : nil]
+    }
+}
+
 public func relu(_ x: Tensor) -> Tensor { leakyRelu(x, slope: 0) }
 
 /// The rule reads the output, which is positive where x is: the next convolution keeps it anyway,
