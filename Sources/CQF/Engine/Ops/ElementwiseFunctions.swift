@@ -19,6 +19,11 @@ enum Elementwise {
             return Float(signOf: x, magnitudeOf: Swift.abs(x) < 0.5 ? -m / (2 + m) : (1 - q) / (1 + q))
         }
     }
+    /// m tanh(x (1 / m)), rounded as `tanh(x / m) * m` is.
+    struct SoftClamp: UnaryFunction {
+        let bound: Float
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { Tanh()(x * (1 / bound)) * bound }
+    }
     struct Sqrt: UnaryFunction { func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
     struct Square: UnaryFunction { func callAsFunction(_ x: Float) -> Float { x * x } }
     struct Abs: UnaryFunction { func callAsFunction(_ x: Float) -> Float { Swift.abs(x) } }

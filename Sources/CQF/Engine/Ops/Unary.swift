@@ -48,10 +48,7 @@ func eluGradient(_ g: Tensor, output y: Tensor) -> Tensor {
 /// m tanh(x / m), which squashes x smoothly into (-m, m): in one pass, where `tanh(x / m) * m`
 /// took three (and its backward five), to the bit the same values. The rule reads the output.
 public func softClamp(_ x: Tensor, bound m: Float) -> Tensor {
-    let out = Tensor(uninitialized: x.shape)
-    let (px, po, inverse) = (x.data, out.data, 1 / m)
-    forEachChunk(x.count) { range in for i in range { po[i] = Elementwise.Tanh()(px[i] * inverse) * m } }
-    return record(out, "softClamp", [x], uses: [[.output]]) { c in [softClampGradient(c.gradient, output: c.output, bound: m)] }
+    record(x.mapped(Elementwise.SoftClamp(bound: m)), "softClamp", [x], uses: [[.output]]) { c in [softClampGradient(c.gradient, output: c.output, bound: m)] }
 }
 
 /// g (1 - (y / m)^2), y being softClamp's output: its backward pass in one pass. Its derivative
