@@ -94,6 +94,11 @@ public final class PackedDataset: ImageDataset, @unchecked Sendable {
         guard [1, 3].contains(shape.channels), (1...65536).contains(shape.height), (1...65536).contains(shape.width) else {
             throw DataError(file: path, "has an impossible header (images of \(shape)); expected 1 or 3 channels and sides up to 65536")
         }
+        // `prepare` never writes an empty file, and only a first image present in the file
+        // bounds the image size the header claims (up to 12 GiB) before a reader allocates it.
+        guard count > 0 else {
+            throw DataError(file: path, "has a header that says it holds no images; `Distributed prepare` writes at least one")
+        }
         // The count is bounded by the bytes present before it is multiplied: a header that
         // claims more images than the file holds is a truncated file, not an overflow.
         let room = (file.size - PackedHeader.size) / shape.byteCount

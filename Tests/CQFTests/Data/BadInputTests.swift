@@ -131,6 +131,14 @@ final class BadInputTests: XCTestCase {
             try damage(path) { bytes in (0..<8).forEach { bytes[24 + $0] = UInt8(truncatingIfNeeded: count >> (8 * UInt64($0))) } }
             assertError(naming: path, containing: "header says \(count) images") { _ = try PackedDataset(path: path) }
         }
+        // No images (and the CRC-32 of none), of a claimed size (3 x 65536 x 21505 bytes) that a
+        // reader would allocate: the input libFuzzer found.
+        try DataFixtures.write(Array(original[..<PackedHeader.size]), to: path)
+        try damage(path) { bytes in
+            (24..<36).forEach { bytes[$0] = 0 }
+            bytes.replaceSubrange(12..<24, with: [3, 0, 0, 0, 0, 0, 1, 0, 1, 84, 0, 0])
+        }
+        assertError(naming: path, containing: "holds no images") { _ = try PackedDataset(path: path) }
         try DataFixtures.write(original, to: path)
         try damage(path) { $0[0] = UInt8(ascii: "X") }
         assertError(naming: path, containing: "CQFIMAGE") { _ = try PackedDataset(path: path) }
