@@ -9,14 +9,14 @@
 /// and the convolutions between skip their reorders.
 final class CouplingNetwork {
     let input: Conv2D
-    let blocks: [(BatchNorm, Conv2D, BatchNorm, Conv2D)]
-    let norm: BatchNorm
+    let blocks: [(BatchNormReLU, Conv2D, BatchNormReLU, Conv2D)]
+    let norm: BatchNormReLU
     let output: Conv2D
 
     init(_ p: ParameterSet, _ name: String, _ initializer: ParameterInitializer, channels: Int, config: NVPConfig) {
         let f = config.filters
-        func bn(_ suffix: String) -> BatchNorm {
-            BatchNorm(p, "\(name).\(suffix)", channels: f, epsilon: config.bn_eps, momentum: config.bn_momentum)
+        func bn(_ suffix: String) -> BatchNormReLU {
+            BatchNormReLU(p, "\(name).\(suffix)", channels: f, epsilon: config.bn_eps, momentum: config.bn_momentum)
         }
         func conv(_ suffix: String, in inChannels: Int, out outChannels: Int, zeroInitialised: Bool = false) -> Conv2D {
             Conv2D(p, "\(name).\(suffix)", initializer, in: inChannels, out: outChannels, kernel: 3, weightNorm: true,
@@ -34,10 +34,10 @@ final class CouplingNetwork {
     func callAsFunction(_ x: Tensor, _ pass: FlowPass) -> Tensor {
         var h = input(x, frozen: pass.frozen, feedsConvolution: true)
         for (bn1, conv1, bn2, conv2) in blocks {
-            let r = conv1(relu(bn1(h, pass)), frozen: pass.frozen, feedsConvolution: true)
-            h = h + conv2(relu(bn2(r, pass)), frozen: pass.frozen, feedsConvolution: true)
+            let r = conv1(bn1(h, pass), frozen: pass.frozen, feedsConvolution: true)
+            h = h + conv2(bn2(r, pass), frozen: pass.frozen, feedsConvolution: true)
         }
-        return output(relu(norm(h, pass)), frozen: pass.frozen)
+        return output(norm(h, pass), frozen: pass.frozen)
     }
 }
 

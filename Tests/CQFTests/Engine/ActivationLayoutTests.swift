@@ -93,7 +93,8 @@ final class ActivationLayoutTests: XCTestCase {
         }
     }
 
-    /// Batch normalisation with batch statistics on an (N, C/16, H*W, 16) view against NCHW.
+    /// Batch normalisation with batch statistics on an (N, C/16, H*W, 16) view against NCHW, with
+    /// ReLU after it and without.
     func testBlockedBatchNormMatchesNCHW() {
         var random = TestRandom(seed: 42)
         let (n, c, plane) = (3, 32, 37)
@@ -103,34 +104,36 @@ final class ActivationLayoutTests: XCTestCase {
         func toBlocked(_ t: Tensor) -> Tensor {
             Tensor(shape: [n, c / 16, plane, 16], Self.relaid(t.array, toBlocked: true, batch: n, channels: c, plane: plane))
         }
-        let (xp, gp, bp) = (x.detached.requiringGrad(), gamma.reshaped(to: [1, c, 1, 1]).detached.requiringGrad(),
-                            beta.reshaped(to: [1, c, 1, 1]).detached.requiringGrad())
-        let plain = batchNormalizedWithBatchStatistics(xp, gamma: gp, beta: bp, epsilon: 1e-4, acrossRanks: world)
-        let plainGradients = grad(of: (plain.output * g).sum(), wrt: [xp, gp, bp])
-        let (xb, gb, bb) = (toBlocked(x).requiringGrad(), gamma.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad(),
-                            beta.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad())
-        let blocked = batchNormalizedWithBatchStatistics(xb, gamma: gb, beta: bb, epsilon: 1e-4, acrossRanks: world)
-        let blockedGradients = grad(of: (blocked.output * toBlocked(g)).sum(), wrt: [xb, gb, bb])
-        let pairs: [(String, [Float], [Float])] = [
-            ("output", Self.relaid(blocked.output.array, toBlocked: false, batch: n, channels: c, plane: plane), plain.output.array),
-            ("mean", blocked.mean.array, plain.mean.array), ("variance", blocked.variance.array, plain.variance.array),
-            ("dx", Self.relaid(blockedGradients[0].array, toBlocked: false, batch: n, channels: c, plane: plane), plainGradients[0].array),
-            ("dgamma", blockedGradients[1].array, plainGradients[1].array), ("dbeta", blockedGradients[2].array, plainGradients[2].array),
-        ]
-        for (name, actual, expected) in pairs {
-            XCTAssertLessThan(largestDifference(actual, expected).value / max(largestMagnitude(expected), 1), 2e-6, name)
+        for relu in [false, true] {
+            let (xp, gp, bp) = (x.detached.requiringGrad(), gamma.reshaped(to: [1, c, 1, 1]).detached.requiringGrad(),
+                                beta.reshaped(to: [1, c, 1, 1]).detached.requiringGrad())
+            let plain = batchNormalizedWithBatchStatistics(xp, gamma: gp, beta: bp, epsilon: 1e-4, relu: relu, acrossRanks: world)
+            let plainGradients = grad(of: (plain.output * g).sum(), wrt: [xp, gp, bp])
+            let (xb, gb, bb) = (toBlocked(x).requiringGrad(), gamma.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad(),
+                                beta.reshaped(to: [1, c / 16, 1, 16]).detached.requiringGrad())
+            let blocked = batchNormalizedWithBatchStatistics(xb, gamma: gb, beta: bb, epsilon: 1e-4, relu: relu, acrossRanks: world)
+            let blockedGradients = grad(of: (blocked.output * toBlocked(g)).sum(), wrt: [xb, gb, bb])
+            let pairs: [(String, [Float], [Float])] = [
+                ("output", Self.relaid(blocked.output.array, toBlocked: false, batch: n, channels: c, plane: plane), plain.output.array),
+                ("mean", blocked.mean.array, plain.mean.array), ("variance", blocked.variance.array, plain.variance.array),
+                ("dx", Self.relaid(blockedGradients[0].array, toBlocked: false, batch: n, channels: c, plane: plane), plainGradients[0].array),
+                ("dgamma", blockedGradients[1].array, plainGradients[1].array), ("dbeta", blockedGradients[2].array, plainGradients[2].array),
+            ]
+            for (name, actual, expected) in pairs {
+                XCTAssertLessThan(largestDifference(actual, expected).value / max(largestMagnitude(expected), 1), 2e-6, "\(name), relu \(relu)")
+            }
+            // The same bits on two threads as on one.
+            func passes() -> [[Float]] {
+                let forward = blockedBatchNormForward(xb, gamma: gb, beta: bb, epsilon: 1e-4, relu: relu, acrossRanks: world)
+                let backward = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb, beta: bb,
+                                                        epsilon: 1e-4, count: forward.count, relu: relu, needsInput: true, acrossRanks: world)
+                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+            }
+            let one = passes()
+            EngineThreads.count = 2
+            defer { EngineThreads.count = 1 }
+            XCTAssertEqual(passes(), one, "relu \(relu)")
         }
-        // The same bits on two threads as on one.
-        func passes() -> [[Float]] {
-            let forward = blockedBatchNormForward(xb, gamma: gb, beta: bb, epsilon: 1e-4, acrossRanks: world)
-            let backward = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb,
-                                                    epsilon: 1e-4, count: forward.count, needsInput: true, acrossRanks: world)
-            return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
-        }
-        let one = passes()
-        EngineThreads.count = 2
-        defer { EngineThreads.count = 1 }
-        XCTAssertEqual(passes(), one)
     }
 
     /// inLayout both ways, a slice of whole blocks, upsampling and sum pooling on 16-value pixels:

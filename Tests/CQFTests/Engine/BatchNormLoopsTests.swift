@@ -14,12 +14,15 @@ final class BatchNormLoopsTests: XCTestCase {
         for shape in shapes {
             let channel = [1, shape[1], 1, 1]
             let (x, gamma, beta) = (random.tensor(shape, in: -2...3), random.tensor(channel), random.tensor(channel))
-            let fused = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world)
             let (mean, variance, count) = batchStatistics(x, acrossRanks: world)
-            XCTAssertEqual(fused.mean.array, mean.array, "\(shape)")
-            XCTAssertEqual(fused.variance.array, variance.array, "\(shape)")
-            XCTAssertEqual(fused.count, count)
-            XCTAssertEqual(fused.output.array, batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4).array)
+            let normalized = batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4)
+            for relu in [false, true] {
+                let fused = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu, acrossRanks: world)
+                XCTAssertEqual(fused.mean.array, mean.array, "\(shape)")
+                XCTAssertEqual(fused.variance.array, variance.array, "\(shape)")
+                XCTAssertEqual(fused.count, count)
+                XCTAssertEqual(fused.output.array, (relu ? CQF.relu(normalized) : normalized).array, "\(shape), relu \(relu)")
+            }
         }
     }
 
@@ -29,14 +32,16 @@ final class BatchNormLoopsTests: XCTestCase {
             let channel = [1, shape[1], 1, 1]
             let (x, gamma, beta) = (random.tensor(shape).requiringGrad(), random.tensor(channel).requiringGrad(), random.tensor(channel).requiringGrad())
             let g = random.tensor(shape)
-            let fused = grad(of: (batchNormalizedWithBatchStatistics(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world).output * g).sum(),
-                             wrt: [x, gamma, beta])
-            let (mean, variance, _) = batchStatistics(x, acrossRanks: world)
-            let composite = grad(of: (batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4) * g).sum(),
+            for relu in [false, true] {
+                let fused = grad(of: (batchNormalizedWithBatchStatistics(x, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu, acrossRanks: world).output * g).sum(),
                                  wrt: [x, gamma, beta])
-            for (name, (a, b)) in zip(["x", "gamma", "beta"], zip(fused, composite)) {
-                let scale = max(largestMagnitude(b.array), 1)
-                XCTAssertLessThan(largestDifference(a.array, b.array).value / scale, 2e-5, "\(name) of \(shape)")
+                let (mean, variance, _) = batchStatistics(x, acrossRanks: world)
+                let normalized = batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4)
+                let composite = grad(of: ((relu ? CQF.relu(normalized) : normalized) * g).sum(), wrt: [x, gamma, beta])
+                for (name, (a, b)) in zip(["x", "gamma", "beta"], zip(fused, composite)) {
+                    let scale = max(largestMagnitude(b.array), 1)
+                    XCTAssertLessThan(largestDifference(a.array, b.array).value / scale, 2e-5, "\(name) of \(shape), relu \(relu)")
+                }
             }
         }
     }
@@ -46,15 +51,17 @@ final class BatchNormLoopsTests: XCTestCase {
         // Six channels of 4 x 67 x 65 values: large enough to be shared among two threads.
         let (shape, channel) = ([4, 6, 67, 65], [1, 6, 1, 1])
         let (x, gamma, beta, g) = (random.tensor(shape), random.tensor(channel), random.tensor(channel), random.tensor(shape))
-        func passes() -> [[Float]] {
-            let forward = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, acrossRanks: world)
-            let backward = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, epsilon: 1e-4,
-                                             count: forward.count, needsInput: true, acrossRanks: world)
-            return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+        for relu in [false, true] {
+            func passes() -> [[Float]] {
+                let forward = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu, acrossRanks: world)
+                let backward = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, beta: beta, epsilon: 1e-4,
+                                                 count: forward.count, relu: relu, needsInput: true, acrossRanks: world)
+                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+            }
+            let one = passes()
+            EngineThreads.count = 2
+            defer { EngineThreads.count = 1 }
+            XCTAssertEqual(passes(), one, "relu \(relu)")
         }
-        let one = passes()
-        EngineThreads.count = 2
-        defer { EngineThreads.count = 1 }
-        XCTAssertEqual(passes(), one)
     }
 }

@@ -54,8 +54,9 @@ private func channelValues(_ channels: Int, over count: Float, acrossRanks sum: 
 }
 
 /// `batchStatistics` and `batchNormalized` at once, as constants: the global batch's mean and
-/// variance per channel and gamma (x - mean) / sqrt(variance + epsilon) + beta.
-func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, acrossRanks sum: CrossRankSum)
+/// variance per channel and gamma (x - mean) / sqrt(variance + epsilon) + beta, with `relu`
+/// passed through ReLU in the same pass.
+func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool, acrossRanks sum: CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
     let planes = ChannelPlanes(x.shape)
     var count = [Float(x.count / planes.channels)]
@@ -73,27 +74,48 @@ func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, 
     let variance = channelValues(planes.channels, over: count[0], acrossRanks: sum) { sums[$0] }
     let output = Tensor(uninitialized: x.shape)
     let po = output.data
+    let activation = Elementwise.LeakyRelu(slope: relu ? 0 : 1)
     planes.forEachChannel { c in
         let (m, scale, shift) = (mean.data[c], gamma.data[c] / (variance.data[c] + epsilon).squareRoot(), beta.data[c])
-        planes.forEachIndex(channel: c) { po[$0] = (px[$0] - m) * scale + shift }
+        planes.forEachIndex(channel: c) { po[$0] = activation((px[$0] - m) * scale + shift) }
     }
     return (output, mean, variance, Int(count[0]))
 }
 
+/// The gradient that reaches batch normalisation's output in channel c: g, or with ReLU after it
+/// (slope 0) ReLU's backward pass of g, zero where the output was not positive. Where it was is
+/// recomputed from x as the forward pass computed it, so that the graph need not keep the output.
+private struct ChannelGradient {
+    let x: UnsafePointer<Float>, g: UnsafePointer<Float>
+    let mean: Float, scale: Float, shift: Float, slope: Float
+
+    @inline(__always) func eight(_ i: Int) -> SIMD8<Float> {
+        let (y, g) = ((CQF.eight(x, i) - SIMD8(repeating: mean)) * SIMD8(repeating: scale) + SIMD8(repeating: shift), CQF.eight(self.g, i))
+        return g.replacing(with: g * slope, where: .!(y .> 0))
+    }
+
+    @inline(__always) func one(_ i: Int) -> Float { (x[i] - mean) * scale + shift > 0 ? g[i] : slope * g[i] }
+}
+
 /// The closed-form backward pass of batch normalisation with batch statistics, from the output's
-/// gradient g: dx (when `needsInput`), and gamma's and beta's gradients, this rank's sums of
-/// g x̂ and of g per channel (x̂ the normalised input). dx uses those sums over every rank.
-func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, epsilon: Float, count: Int,
-                       needsInput: Bool, acrossRanks sum: CrossRankSum) -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
+/// gradient g (through ReLU's backward pass first when the forward pass applied it): dx (when
+/// `needsInput`), and gamma's and beta's gradients, this rank's sums of g x̂ and of g per channel
+/// (x̂ the normalised input). dx uses those sums over every rank.
+func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
+                       count: Int, relu: Bool, needsInput: Bool, acrossRanks sum: CrossRankSum) -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
     let planes = ChannelPlanes(x.shape)
-    let (px, pg) = (x.data, g.data)
+    let px = x.data
     let inverseStd = (0..<planes.channels).map { 1 / (variance.data[$0] + epsilon).squareRoot() }
+    let gradients = (0..<planes.channels).map { c in
+        ChannelGradient(x: px, g: g.data, mean: mean.data[c], scale: gamma.data[c] / (variance.data[c] + epsilon).squareRoot(),
+                        shift: beta.data[c], slope: relu ? 0 : 1)
+    }
     let (localSum, localProducts) = (Tensor(uninitialized: mean.shape), Tensor(uninitialized: mean.shape))
     planes.forEachChannel { c in
-        let (m, s) = (mean.data[c], inverseStd[c])
-        localSum.data[c] = planes.sum(channel: c, { eight(pg, $0) }, { pg[$0] })
-        localProducts.data[c] = planes.sum(channel: c, { eight(pg, $0) * ((eight(px, $0) - SIMD8(repeating: m)) * SIMD8(repeating: s)) },
-                                           { pg[$0] * ((px[$0] - m) * s) })
+        let (m, s, g) = (mean.data[c], inverseStd[c], gradients[c])
+        localSum.data[c] = planes.sum(channel: c, g.eight, g.one)
+        localProducts.data[c] = planes.sum(channel: c, { g.eight($0) * ((eight(px, $0) - SIMD8(repeating: m)) * SIMD8(repeating: s)) },
+                                           { g.one($0) * ((px[$0] - m) * s) })
     }
     guard needsInput else { return (nil, localProducts, localSum) }
     let total = channelValues(planes.channels, over: Float(count), acrossRanks: sum) { localSum.data[$0] }
@@ -101,9 +123,9 @@ func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor,
     let dx = Tensor(uninitialized: x.shape)
     let pd = dx.data
     planes.forEachChannel { c in
-        let (m, s, scale) = (mean.data[c], inverseStd[c], gamma.data[c] * inverseStd[c])
+        let (m, s, scale, g) = (mean.data[c], inverseStd[c], gamma.data[c] * inverseStd[c], gradients[c])
         let (meanGradient, meanProduct) = (total.data[c], totalProducts.data[c])
-        planes.forEachIndex(channel: c) { pd[$0] = scale * ((pg[$0] - meanGradient) - ((px[$0] - m) * s) * meanProduct) }
+        planes.forEachIndex(channel: c) { pd[$0] = scale * ((g.one($0) - meanGradient) - ((px[$0] - m) * s) * meanProduct) }
     }
     return (dx, localProducts, localSum)
 }

@@ -87,8 +87,20 @@ private func perBlock(_ t: Tensor) -> [SIMD16<Float>] {
     (0..<t.count / 16).map { sixteen(t.data, $0 * 16) }
 }
 
+/// ReLU of y where `slope` is 0 (the identity where it is 1): y where y > 0, else slope * y, as
+/// `Elementwise.LeakyRelu` computes it.
+@inline(__always)
+private func activated(_ y: SIMD16<Float>, slope: SIMD16<Float>) -> SIMD16<Float> {
+    y.replacing(with: y * slope, where: .!(y .> 0))
+}
+
+/// The scale of the normalised output, gamma / sqrt(variance + epsilon), per block.
+private func outputScales(gamma: Tensor, variance: Tensor, epsilon: Float) -> [SIMD16<Float>] {
+    zip(perBlock(gamma), perBlock(variance)).map { $0 / ($1 + SIMD16(repeating: epsilon)).squareRoot() }
+}
+
 /// `batchNormForward` of an (N, C/16, P, 16) tensor.
-func blockedBatchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, acrossRanks sum: CrossRankSum)
+func blockedBatchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool, acrossRanks sum: CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
     let blocks = ChannelBlocks(x.shape)
     var count = [Float(blocks.batch * blocks.plane)]
@@ -98,24 +110,31 @@ func blockedBatchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: 
     let m = perBlock(mean)
     let variance = blockValues(blocks.sums { let d = sixteen(px, $1) - m[$0]; return d * d },
                                over: count[0], acrossRanks: sum)
-    let scale = zip(perBlock(gamma), perBlock(variance)).map { $0 / ($1 + SIMD16(repeating: epsilon)).squareRoot() }
-    let shift = perBlock(beta)
+    let (scale, shift, slope) = (outputScales(gamma: gamma, variance: variance, epsilon: epsilon), perBlock(beta), SIMD16<Float>(repeating: relu ? 0 : 1))
     let output = Tensor(uninitialized: x.shape)
     let po = output.data
-    blocks.forEachPixel { b, p in store((sixteen(px, p) - m[b]) * scale[b] + shift[b], po, p) }
+    blocks.forEachPixel { b, p in store(activated((sixteen(px, p) - m[b]) * scale[b] + shift[b], slope: slope), po, p) }
     return (output, mean, variance, Int(count[0]))
 }
 
 /// `batchNormBackward` of an (N, C/16, P, 16) tensor.
-func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, epsilon: Float,
-                              count: Int, needsInput: Bool, acrossRanks sum: CrossRankSum)
+func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
+                              count: Int, relu: Bool, needsInput: Bool, acrossRanks sum: CrossRankSum)
     -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
     let blocks = ChannelBlocks(x.shape)
     let (px, pg) = (x.data, g.data)
     let m = perBlock(mean)
     let inverseStd = perBlock(variance).map { 1 / ($0 + SIMD16(repeating: epsilon)).squareRoot() }
-    let localSum = blocks.sums { sixteen(pg, $1) }
-    let localProducts = blocks.sums { b, p in sixteen(pg, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) }
+    let (outputScale, shift) = (outputScales(gamma: gamma, variance: variance, epsilon: epsilon), perBlock(beta))
+    let slope = SIMD16<Float>(repeating: relu ? 0 : 1)
+    // The gradient at the output, through ReLU's backward pass with `relu`: zero where the output,
+    // recomputed from x as the forward pass computed it, was not positive.
+    let gradient = { (b: Int, p: Int) -> SIMD16<Float> in
+        let (y, g) = ((sixteen(px, p) - m[b]) * outputScale[b] + shift[b], sixteen(pg, p))
+        return g.replacing(with: g * slope, where: .!(y .> 0))
+    }
+    let localSum = blocks.sums(gradient)
+    let localProducts = blocks.sums { b, p in gradient(b, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) }
     let noRanks: CrossRankSum = { _ in }
     let (gammaGradient, betaGradient) = (blockValues(localProducts, over: 1, acrossRanks: noRanks),
                                          blockValues(localSum, over: 1, acrossRanks: noRanks))
@@ -126,7 +145,7 @@ func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: 
     let dx = Tensor(uninitialized: x.shape)
     let pd = dx.data
     blocks.forEachPixel { b, p in
-        store(scale[b] * ((sixteen(pg, p) - meanGradient[b]) - ((sixteen(px, p) - m[b]) * inverseStd[b]) * meanProduct[b]), pd, p)
+        store(scale[b] * ((gradient(b, p) - meanGradient[b]) - ((sixteen(px, p) - m[b]) * inverseStd[b]) * meanProduct[b]), pd, p)
     }
     return (dx, gammaGradient, betaGradient)
 }

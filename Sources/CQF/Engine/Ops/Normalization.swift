@@ -36,29 +36,32 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
 }
 
 /// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1)
-/// (or (1, C/16, 1, 16) for an input in nChw16c seen as (N, C/16, H*W, 16)).
-/// The graph keeps its input alone, where the composite above keeps four activations (x - mean,
-/// its square, the scaled and the shifted); for Real NVP's fifteen batch norms at 32x32 that is
-/// hundreds of megabytes. Both passes run fused (BatchNormLoops.swift); the backward pass is the
-/// closed form, with its two sums taken over all ranks; under createGraph it differentiates the
-/// composite instead, so higher derivatives stay exact. Returns the statistics too (constants,
-/// for the running averages).
-public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
+/// (or (1, C/16, 1, 16) for an input in nChw16c seen as (N, C/16, H*W, 16)), with `relu` followed
+/// by ReLU in the same passes. The graph keeps its input alone, where the composite above keeps
+/// four activations (x - mean, its square, the scaled and the shifted) and ReLU its output; for
+/// Real NVP's fifteen batch norms at 32x32 that is hundreds of megabytes. Both passes run fused
+/// (BatchNormLoops.swift), ReLU's backward pass recomputing where the output was positive from
+/// the input; the backward pass is the closed form, with its two sums taken over all ranks;
+/// under createGraph it differentiates the composite instead, so higher derivatives stay exact.
+/// Returns the statistics too (constants, for the running averages).
+public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool,
                                                acrossRanks sum: @escaping CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
     let blocked = gamma.shape[3] == ActivationLayout.block
     let (output, mean, variance, count) = blocked
-        ? blockedBatchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
-        : batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, acrossRanks: sum)
-    let recorded = record(output, "batchNorm", [x, gamma, beta], uses: [[.input(0), .input(1), .input(2)], [.input(0), .input(2)], [.input(0), .input(1)]]) { c in
+        ? blockedBatchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu, acrossRanks: sum)
+        : batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu, acrossRanks: sum)
+    let all: [Saved] = [.input(0), .input(1), .input(2)]
+    let recorded = record(output, relu ? "batchNorm+relu" : "batchNorm", [x, gamma, beta], uses: [all, all, all]) { c in
         let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
         if Recording.isOn {
             let (m, v, _) = batchStatistics(x, channelShape: gamma.shape, acrossRanks: sum)
             let y = batchNormalized(x, mean: m, variance: v, gamma: gamma, beta: beta, epsilon: epsilon)
-            return grad(of: (y * g).sum(), wrt: [x, gamma, beta], createGraph: true).enumerated().map { c.needs[$0.offset] ? $0.element : nil }
+            return grad(of: ((relu ? CQF.relu(y) : y) * g).sum(), wrt: [x, gamma, beta], createGraph: true)
+                .enumerated().map { c.needs[$0.offset] ? $0.element : nil }
         }
         let backward = blocked ? blockedBatchNormBackward : batchNormBackward
-        let gradients = backward(x, g, mean, variance, gamma, epsilon, count, c.needs[0], sum)
+        let gradients = backward(x, g, mean, variance, gamma, beta, epsilon, count, relu, c.needs[0], sum)
         return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
     }
     return (recorded, mean, variance, count)

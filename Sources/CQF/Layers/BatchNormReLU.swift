@@ -1,9 +1,10 @@
-// Batch normalisation over (N, H, W) per channel, for Real NVP's coupling networks, of an
-// activation in either layout (`ActivationLayout`). Training uses the statistics of the global
-// batch (summed across ranks through the engine's hook) and moves the running averages;
-// evaluation and generation use the running averages.
+// Batch normalisation over (N, H, W) per channel followed by ReLU, as every batch norm of Real
+// NVP's coupling networks is, of an activation in either layout (`ActivationLayout`). Training
+// uses the statistics of the global batch (summed across ranks through the engine's hook) and
+// moves the running averages, in one fused op with the ReLU; evaluation and generation use the
+// running averages.
 
-public final class BatchNorm {
+public final class BatchNormReLU {
     let name: String
     let gamma: Parameter, beta: Parameter
     let runningMean: Tensor, runningVariance: Tensor
@@ -34,11 +35,11 @@ public final class BatchNorm {
         let (g, b) = pass.frozen ? (gamma.tensor.detached, beta.tensor.detached) : (gamma.tensor!, beta.tensor!)
         let (scale, shift) = (g.reshaped(to: channelShape), b.reshaped(to: channelShape))
         guard case .batch(let crossRankSum) = pass.statistics else {
-            return batchNormalized(view, mean: runningMean.reshaped(to: channelShape), variance: runningVariance.reshaped(to: channelShape),
-                                   gamma: scale, beta: shift, epsilon: epsilon).reshaped(to: x.shape)
+            return relu(batchNormalized(view, mean: runningMean.reshaped(to: channelShape), variance: runningVariance.reshaped(to: channelShape),
+                                        gamma: scale, beta: shift, epsilon: epsilon)).reshaped(to: x.shape)
         }
         let (output, mean, variance, count) = batchNormalizedWithBatchStatistics(view, gamma: scale, beta: shift, epsilon: epsilon,
-                                                                                 acrossRanks: crossRankSum)
+                                                                                 relu: true, acrossRanks: crossRankSum)
         // The running variance is the unbiased one, as in PyTorch.
         let unbiasing = count > 1 ? Float(count) / Float(count - 1) : 1
         for i in 0..<c {
