@@ -53,9 +53,26 @@ private func channelValues(_ channels: Int, over count: Float, acrossRanks sum: 
     return out
 }
 
+/// Channel c's normalisation, (x - mean) * scale + shift with scale = gamma / sqrt(variance +
+/// epsilon): the forward pass's output, which the backward pass recomputes (for ReLU's sign)
+/// from the same arithmetic, so to the same bits.
+private struct ChannelNormalisation {
+    let mean: Float, scale: Float, shift: Float
+
+    init(_ c: Int, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) {
+        (self.mean, scale, shift) = (mean.data[c], gamma.data[c] / (variance.data[c] + epsilon).squareRoot(), beta.data[c])
+    }
+
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { (x - mean) * scale + shift }
+
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        (x - SIMD8(repeating: mean)) * SIMD8(repeating: scale) + SIMD8(repeating: shift)
+    }
+}
+
 /// `batchStatistics` and `batchNormalized` at once, as constants: the global batch's mean and
-/// variance per channel and gamma (x - mean) / sqrt(variance + epsilon) + beta, with `relu`
-/// passed through ReLU in the same pass.
+/// variance per channel and gamma (x - mean) / sqrt(variance + epsilon) + beta, and with `relu`
+/// the ReLU of that, in the same pass.
 func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool, acrossRanks sum: CrossRankSum)
     -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
     let planes = ChannelPlanes(x.shape)
@@ -76,25 +93,25 @@ func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, 
     let po = output.data
     let activation = Elementwise.LeakyRelu(slope: relu ? 0 : 1)
     planes.forEachChannel { c in
-        let (m, scale, shift) = (mean.data[c], gamma.data[c] / (variance.data[c] + epsilon).squareRoot(), beta.data[c])
-        planes.forEachIndex(channel: c) { po[$0] = activation((px[$0] - m) * scale + shift) }
+        let normalised = ChannelNormalisation(c, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+        planes.forEachIndex(channel: c) { po[$0] = activation(normalised(px[$0])) }
     }
     return (output, mean, variance, Int(count[0]))
 }
 
 /// The gradient that reaches batch normalisation's output in channel c: g, or with ReLU after it
-/// (slope 0) ReLU's backward pass of g, zero where the output was not positive. Where it was is
-/// recomputed from x as the forward pass computed it, so that the graph need not keep the output.
+/// (slope 0) ReLU's backward pass of g, zero where the output, recomputed from x, was not positive;
+/// so the graph need not keep the output.
 private struct ChannelGradient {
     let x: UnsafePointer<Float>, g: UnsafePointer<Float>
-    let mean: Float, scale: Float, shift: Float, slope: Float
+    let normalised: ChannelNormalisation, slope: Float
 
     @inline(__always) func eight(_ i: Int) -> SIMD8<Float> {
-        let (y, g) = ((CQF.eight(x, i) - SIMD8(repeating: mean)) * SIMD8(repeating: scale) + SIMD8(repeating: shift), CQF.eight(self.g, i))
+        let (g, y) = (CQF.eight(self.g, i), normalised(CQF.eight(x, i)))
         return g.replacing(with: g * slope, where: .!(y .> 0))
     }
 
-    @inline(__always) func one(_ i: Int) -> Float { (x[i] - mean) * scale + shift > 0 ? g[i] : slope * g[i] }
+    @inline(__always) func one(_ i: Int) -> Float { normalised(x[i]) > 0 ? g[i] : slope * g[i] }
 }
 
 /// The closed-form backward pass of batch normalisation with batch statistics, from the output's
@@ -107,8 +124,8 @@ func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor,
     let px = x.data
     let inverseStd = (0..<planes.channels).map { 1 / (variance.data[$0] + epsilon).squareRoot() }
     let gradients = (0..<planes.channels).map { c in
-        ChannelGradient(x: px, g: g.data, mean: mean.data[c], scale: gamma.data[c] / (variance.data[c] + epsilon).squareRoot(),
-                        shift: beta.data[c], slope: relu ? 0 : 1)
+        ChannelGradient(x: px, g: g.data, normalised: ChannelNormalisation(c, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon),
+                        slope: relu ? 0 : 1)
     }
     let (localSum, localProducts) = (Tensor(uninitialized: mean.shape), Tensor(uninitialized: mean.shape))
     planes.forEachChannel { c in

@@ -87,16 +87,19 @@ private func perBlock(_ t: Tensor) -> [SIMD16<Float>] {
     (0..<t.count / 16).map { sixteen(t.data, $0 * 16) }
 }
 
-/// ReLU of y where `slope` is 0 (the identity where it is 1): y where y > 0, else slope * y, as
-/// `Elementwise.LeakyRelu` computes it.
-@inline(__always)
-private func activated(_ y: SIMD16<Float>, slope: SIMD16<Float>) -> SIMD16<Float> {
-    y.replacing(with: y * slope, where: .!(y .> 0))
-}
+/// Each block's normalisation, (x - mean) * scale + shift with scale = gamma / sqrt(variance +
+/// epsilon): the forward pass's output, which the backward pass recomputes (for ReLU's sign)
+/// from the same arithmetic, so to the same bits.
+private struct BlockNormalisation {
+    let mean: [SIMD16<Float>], scale: [SIMD16<Float>], shift: [SIMD16<Float>]
 
-/// The scale of the normalised output, gamma / sqrt(variance + epsilon), per block.
-private func outputScales(gamma: Tensor, variance: Tensor, epsilon: Float) -> [SIMD16<Float>] {
-    zip(perBlock(gamma), perBlock(variance)).map { $0 / ($1 + SIMD16(repeating: epsilon)).squareRoot() }
+    init(mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) {
+        self.mean = perBlock(mean)
+        scale = zip(perBlock(gamma), perBlock(variance)).map { $0 / ($1 + SIMD16(repeating: epsilon)).squareRoot() }
+        shift = perBlock(beta)
+    }
+
+    @inline(__always) func callAsFunction(_ x: SIMD16<Float>, block b: Int) -> SIMD16<Float> { (x - mean[b]) * scale[b] + shift[b] }
 }
 
 /// `batchNormForward` of an (N, C/16, P, 16) tensor.
@@ -110,10 +113,14 @@ func blockedBatchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: 
     let m = perBlock(mean)
     let variance = blockValues(blocks.sums { let d = sixteen(px, $1) - m[$0]; return d * d },
                                over: count[0], acrossRanks: sum)
-    let (scale, shift, slope) = (outputScales(gamma: gamma, variance: variance, epsilon: epsilon), perBlock(beta), SIMD16<Float>(repeating: relu ? 0 : 1))
+    let normalised = BlockNormalisation(mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+    let slope: Float = relu ? 0 : 1
     let output = Tensor(uninitialized: x.shape)
     let po = output.data
-    blocks.forEachPixel { b, p in store(activated((sixteen(px, p) - m[b]) * scale[b] + shift[b], slope: slope), po, p) }
+    blocks.forEachPixel { b, p in
+        let y = normalised(sixteen(px, p), block: b)
+        store(y.replacing(with: y * slope, where: .!(y .> 0)), po, p)
+    }
     return (output, mean, variance, Int(count[0]))
 }
 
@@ -123,14 +130,14 @@ func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: 
     -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
     let blocks = ChannelBlocks(x.shape)
     let (px, pg) = (x.data, g.data)
-    let m = perBlock(mean)
+    let normalised = BlockNormalisation(mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+    let slope: Float = relu ? 0 : 1
+    let m = normalised.mean
     let inverseStd = perBlock(variance).map { 1 / ($0 + SIMD16(repeating: epsilon)).squareRoot() }
-    let (outputScale, shift) = (outputScales(gamma: gamma, variance: variance, epsilon: epsilon), perBlock(beta))
-    let slope = SIMD16<Float>(repeating: relu ? 0 : 1)
     // The gradient at the output, through ReLU's backward pass with `relu`: zero where the output,
-    // recomputed from x as the forward pass computed it, was not positive.
+    // recomputed from x, was not positive.
     let gradient = { (b: Int, p: Int) -> SIMD16<Float> in
-        let (y, g) = ((sixteen(px, p) - m[b]) * outputScale[b] + shift[b], sixteen(pg, p))
+        let (g, y) = (sixteen(pg, p), normalised(sixteen(px, p), block: b))
         return g.replacing(with: g * slope, where: .!(y .> 0))
     }
     let localSum = blocks.sums(gradient)
