@@ -1,8 +1,8 @@
 // Batch normalisation over (N, H, W) per channel followed by ReLU, as every batch norm of Real
 // NVP's coupling networks is, of an activation in either layout (`ActivationLayout`). Training
 // uses the statistics of the global batch (summed across ranks through the engine's hook) and
-// moves the running averages, in one fused op with the ReLU; evaluation and generation use the
-// running averages.
+// moves the running averages; evaluation and generation use the running averages. Either way
+// the batch norm and its ReLU run as one fused op.
 
 public final class BatchNormReLU {
     let name: String
@@ -35,8 +35,8 @@ public final class BatchNormReLU {
         let (g, b) = pass.frozen ? (gamma.tensor.detached, beta.tensor.detached) : (gamma.tensor!, beta.tensor!)
         let (scale, shift) = (g.reshaped(to: channelShape), b.reshaped(to: channelShape))
         guard case .batch(let crossRankSum) = pass.statistics else {
-            return relu(batchNormalized(view, mean: runningMean.reshaped(to: channelShape), variance: runningVariance.reshaped(to: channelShape),
-                                        gamma: scale, beta: shift, epsilon: epsilon)).reshaped(to: x.shape)
+            return batchNormalized(view, mean: runningMean.reshaped(to: channelShape), variance: runningVariance.reshaped(to: channelShape),
+                                   gamma: scale, beta: shift, epsilon: epsilon, relu: true).reshaped(to: x.shape)
         }
         let (output, mean, variance, count) = batchNormalizedWithBatchStatistics(view, gamma: scale, beta: shift, epsilon: epsilon,
                                                                                  relu: true, acrossRanks: crossRankSum)

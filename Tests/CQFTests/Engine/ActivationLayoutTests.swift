@@ -126,13 +126,50 @@ final class ActivationLayoutTests: XCTestCase {
             func passes() -> [[Float]] {
                 let forward = blockedBatchNormForward(xb, gamma: gb, beta: bb, epsilon: 1e-4, relu: relu, acrossRanks: world)
                 let backward = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb, beta: bb,
-                                                        epsilon: 1e-4, count: forward.count, relu: relu, needsInput: true, acrossRanks: world)
-                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+                                                        epsilon: 1e-4, statistics: .batch(count: forward.count, acrossRanks: world),
+                                                        relu: relu, needsInput: true, needsParameters: true)
+                let given = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb, beta: bb,
+                                                     epsilon: 1e-4, statistics: .given, relu: relu, needsInput: true, needsParameters: true)
+                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma!.array,
+                        backward.beta!.array, given.dx!.array, given.gamma!.array, given.beta!.array]
             }
             let one = passes()
             EngineThreads.count = 2
             defer { EngineThreads.count = 1 }
             XCTAssertEqual(passes(), one, "relu \(relu)")
+        }
+    }
+
+    /// Batch normalisation with given statistics on an (N, C/16, H*W, 16) view against the NCHW
+    /// composite, with ReLU after it and without: the output and dx to the bit.
+    func testBlockedBatchNormWithGivenStatisticsMatchesNCHW() {
+        var random = TestRandom(seed: 43)
+        let (n, c, plane) = (3, 32, 37)
+        let x = random.tensor([n, c, plane, 1], in: -2...3)
+        let (gamma, beta, g) = (random.tensor([c]), random.tensor([c]), random.tensor([n, c, plane, 1]))
+        let (mean, variance) = (random.tensor([c]), random.tensor([c], in: 0.5...2))
+        func toBlocked(_ t: Tensor) -> Tensor {
+            Tensor(shape: [n, c / 16, plane, 16], Self.relaid(t.array, toBlocked: true, batch: n, channels: c, plane: plane))
+        }
+        func fromBlocked(_ t: Tensor) -> [Float] { Self.relaid(t.array, toBlocked: false, batch: n, channels: c, plane: plane) }
+        for relu in [false, true] {
+            let plainChannel = { (t: Tensor) in t.reshaped(to: [1, c, 1, 1]).detached.requiringGrad() }
+            let (xp, gp, bp) = (x.detached.requiringGrad(), plainChannel(gamma), plainChannel(beta))
+            let normalized = batchNormalized(xp, mean: mean.reshaped(to: [1, c, 1, 1]), variance: variance.reshaped(to: [1, c, 1, 1]),
+                                             gamma: gp, beta: bp, epsilon: 1e-4)
+            let plain = relu ? CQF.relu(normalized) : normalized
+            let plainGradients = grad(of: (plain * g).sum(), wrt: [xp, gp, bp])
+            let blockChannel = { (t: Tensor) in t.reshaped(to: [1, c / 16, 1, 16]).detached }
+            let (xb, gb, bb) = (toBlocked(x).requiringGrad(), blockChannel(gamma).requiringGrad(), blockChannel(beta).requiringGrad())
+            let blocked = batchNormalized(xb, mean: blockChannel(mean), variance: blockChannel(variance), gamma: gb, beta: bb,
+                                          epsilon: 1e-4, relu: relu)
+            let blockedGradients = grad(of: (blocked * toBlocked(g)).sum(), wrt: [xb, gb, bb])
+            XCTAssertEqual(fromBlocked(blocked), plain.array, "output, relu \(relu)")
+            XCTAssertEqual(fromBlocked(blockedGradients[0]), plainGradients[0].array, "dx, relu \(relu)")
+            for (name, i) in [("dgamma", 1), ("dbeta", 2)] {
+                let (actual, expected) = (blockedGradients[i].array, plainGradients[i].array)
+                XCTAssertLessThan(largestDifference(actual, expected).value / max(largestMagnitude(expected), 1), 2e-6, "\(name), relu \(relu)")
+            }
         }
     }
 

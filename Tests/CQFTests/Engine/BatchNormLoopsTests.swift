@@ -1,6 +1,6 @@
 // Batch normalisation's fused loops (BatchNormLoops.swift) against the ops they replace: the
 // forward pass to the bit, the closed-form backward pass against autodiff through the
-// composite, and the same bits on two threads as on one.
+// composite, with batch statistics and with given ones, and the same bits on two threads as on one.
 import XCTest
 @testable import CQF
 
@@ -46,6 +46,34 @@ final class BatchNormLoopsTests: XCTestCase {
         }
     }
 
+    /// With given statistics (the running averages) the output and dx are the composite's to the
+    /// bit, gamma's and beta's gradients to rounding, and moving the statistics in place after the
+    /// forward pass (as a training pass moves the running averages) leaves its gradients alone.
+    func testGivenStatisticsMatchTheComposite() {
+        var random = TestRandom(seed: 24)
+        for shape in shapes {
+            let channel = [1, shape[1], 1, 1]
+            let (x, gamma, beta) = (random.tensor(shape, in: -2...3).requiringGrad(), random.tensor(channel).requiringGrad(),
+                                    random.tensor(channel).requiringGrad())
+            let (mean, variance, g) = (random.tensor(channel), random.tensor(channel, in: 0.5...2), random.tensor(shape))
+            for relu in [false, true] {
+                let normalized = batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: 1e-4)
+                let composite = relu ? CQF.relu(normalized) : normalized
+                let compositeGradients = grad(of: (composite * g).sum(), wrt: [x, gamma, beta])
+                let (movingMean, movingVariance) = (Tensor(shape: channel, mean.array), Tensor(shape: channel, variance.array))
+                let fused = batchNormalized(x, mean: movingMean, variance: movingVariance, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu)
+                for c in 0..<shape[1] { (movingMean.data[c], movingVariance.data[c]) = (0, 1) }
+                let fusedGradients = grad(of: (fused * g).sum(), wrt: [x, gamma, beta])
+                XCTAssertEqual(fused.array, composite.array, "\(shape), relu \(relu)")
+                XCTAssertEqual(fusedGradients[0].array, compositeGradients[0].array, "dx of \(shape), relu \(relu)")
+                for (name, (a, b)) in zip(["gamma", "beta"], zip(fusedGradients[1...], compositeGradients[1...])) {
+                    XCTAssertLessThan(largestDifference(a.array, b.array).value / max(largestMagnitude(b.array), 1), 2e-6,
+                                      "\(name) of \(shape), relu \(relu)")
+                }
+            }
+        }
+    }
+
     func testTwoThreadsGiveTheBitsOfOne() {
         var random = TestRandom(seed: 23)
         // Six channels of 4 x 67 x 65 values: large enough to be shared among two threads.
@@ -55,8 +83,12 @@ final class BatchNormLoopsTests: XCTestCase {
             func passes() -> [[Float]] {
                 let forward = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu, acrossRanks: world)
                 let backward = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, beta: beta, epsilon: 1e-4,
-                                                 count: forward.count, relu: relu, needsInput: true, acrossRanks: world)
-                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma.array, backward.beta.array]
+                                                 statistics: .batch(count: forward.count, acrossRanks: world), relu: relu,
+                                                 needsInput: true, needsParameters: true)
+                let given = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, beta: beta, epsilon: 1e-4,
+                                              statistics: .given, relu: relu, needsInput: true, needsParameters: true)
+                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma!.array,
+                        backward.beta!.array, given.dx!.array, given.gamma!.array, given.beta!.array]
             }
             let one = passes()
             EngineThreads.count = 2

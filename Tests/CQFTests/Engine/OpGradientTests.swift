@@ -129,6 +129,17 @@ final class OpGradientTests: XCTestCase {
                 batchNormalizedWithBatchStatistics(x[0], gamma: x[1], beta: x[2], epsilon: 1e-4, relu: false, acrossRanks: world).output
             }
         }
+        var random = TestRandom(seed: 25)
+        for s in oddShapes {
+            let channel = [1, s[1], 1, 1]
+            let (mean, variance) = (random.tensor(channel), random.tensor(channel, in: 0.5...2))
+            assertGradientsMatchFiniteDifferences([s, channel, channel], tolerance: 2e-2) { x in
+                batchNormalized(x[0], mean: mean, variance: variance, gamma: x[1], beta: x[2], epsilon: 1e-4, relu: false)
+            }
+            assertSecondOrderGradientsMatchFiniteDifferences([s, channel, channel], tolerance: 3e-2) { x in
+                batchNormalized(x[0], mean: mean, variance: variance, gamma: x[1], beta: x[2], epsilon: 1e-4, relu: false)
+            }
+        }
         assertGradientsMatchFiniteDifferences([[4, 3, 3, 3], [4]]) { weightNormalized($0[0], g: $0[1]) }
         assertGradientsMatchFiniteDifferences([[3, 2, 4, 5]]) { $0[0].euclideanNorm(alongAxes: [1, 2, 3]) }
         assertSecondOrderGradientsMatchFiniteDifferences([[3, 2, 4, 5]]) { square($0[0].euclideanNorm(alongAxes: [1, 2, 3]) - 1) }

@@ -89,14 +89,21 @@ func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, 
         }
     }
     let variance = channelValues(planes.channels, over: count[0], acrossRanks: sum) { sums[$0] }
-    let output = Tensor(uninitialized: x.shape)
+    let output = batchNormOutput(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu)
+    return (output, mean, variance, Int(count[0]))
+}
+
+/// `batchNormalized` with the given statistics, and with `relu` the ReLU of it, in one pass.
+func batchNormOutput(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool) -> Tensor {
+    let planes = ChannelPlanes(x.shape)
+    let (px, output) = (x.data, Tensor(uninitialized: x.shape))
     let po = output.data
     let activation = Elementwise.LeakyRelu(slope: relu ? 0 : 1)
     planes.forEachChannel { c in
         let normalised = ChannelNormalisation(c, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
         planes.forEachIndex(channel: c) { po[$0] = activation(normalised(px[$0])) }
     }
-    return (output, mean, variance, Int(count[0]))
+    return output
 }
 
 /// The gradient that reaches batch normalisation's output in channel c: g, or with ReLU after it
@@ -114,12 +121,14 @@ private struct ChannelGradient {
     @inline(__always) func one(_ i: Int) -> Float { normalised(x[i]) > 0 ? g[i] : slope * g[i] }
 }
 
-/// The closed-form backward pass of batch normalisation with batch statistics, from the output's
-/// gradient g (through ReLU's backward pass first when the forward pass applied it): dx (when
-/// `needsInput`), and gamma's and beta's gradients, this rank's sums of g x̂ and of g per channel
-/// (x̂ the normalised input). dx uses those sums over every rank.
+/// The closed-form backward pass of batch normalisation, from the output's gradient g (through
+/// ReLU's backward pass first when the forward pass applied it): dx (when `needsInput`), and
+/// gamma's and beta's gradients (when `needsParameters`, and always with batch statistics, whose
+/// dx uses them summed over every rank), this rank's sums of g x̂ and of g per channel (x̂ the
+/// normalised input).
 func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
-                       count: Int, relu: Bool, needsInput: Bool, acrossRanks sum: CrossRankSum) -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
+                       statistics: NormalisationStatistics, relu: Bool, needsInput: Bool, needsParameters: Bool)
+    -> (dx: Tensor?, gamma: Tensor?, beta: Tensor?) {
     let planes = ChannelPlanes(x.shape)
     let px = x.data
     let inverseStd = (0..<planes.channels).map { 1 / (variance.data[$0] + epsilon).squareRoot() }
@@ -127,22 +136,35 @@ func batchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor,
         ChannelGradient(x: px, g: g.data, normalised: ChannelNormalisation(c, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon),
                         slope: relu ? 0 : 1)
     }
-    let (localSum, localProducts) = (Tensor(uninitialized: mean.shape), Tensor(uninitialized: mean.shape))
-    planes.forEachChannel { c in
-        let (m, s, g) = (mean.data[c], inverseStd[c], gradients[c])
-        localSum.data[c] = planes.sum(channel: c, g.eight, g.one)
-        localProducts.data[c] = planes.sum(channel: c, { g.eight($0) * ((eight(px, $0) - SIMD8(repeating: m)) * SIMD8(repeating: s)) },
-                                           { g.one($0) * ((px[$0] - m) * s) })
+    var (localSum, localProducts): (Tensor?, Tensor?) = (nil, nil)
+    if needsParameters || statistics.dependOnInput {
+        let (sums, products) = (Tensor(uninitialized: mean.shape), Tensor(uninitialized: mean.shape))
+        planes.forEachChannel { c in
+            let (m, s, g) = (mean.data[c], inverseStd[c], gradients[c])
+            sums.data[c] = planes.sum(channel: c, g.eight, g.one)
+            products.data[c] = planes.sum(channel: c, { g.eight($0) * ((eight(px, $0) - SIMD8(repeating: m)) * SIMD8(repeating: s)) },
+                                          { g.one($0) * ((px[$0] - m) * s) })
+        }
+        (localSum, localProducts) = (sums, products)
     }
     guard needsInput else { return (nil, localProducts, localSum) }
-    let total = channelValues(planes.channels, over: Float(count), acrossRanks: sum) { localSum.data[$0] }
-    let totalProducts = channelValues(planes.channels, over: Float(count), acrossRanks: sum) { localProducts.data[$0] }
     let dx = Tensor(uninitialized: x.shape)
     let pd = dx.data
-    planes.forEachChannel { c in
-        let (m, s, scale, g) = (mean.data[c], inverseStd[c], gamma.data[c] * inverseStd[c], gradients[c])
-        let (meanGradient, meanProduct) = (total.data[c], totalProducts.data[c])
-        planes.forEachIndex(channel: c) { pd[$0] = scale * ((g.one($0) - meanGradient) - ((px[$0] - m) * s) * meanProduct) }
+    switch statistics {
+    case .batch(let count, let sum):
+        let total = channelValues(planes.channels, over: Float(count), acrossRanks: sum) { localSum!.data[$0] }
+        let totalProducts = channelValues(planes.channels, over: Float(count), acrossRanks: sum) { localProducts!.data[$0] }
+        planes.forEachChannel { c in
+            let (m, s, scale, g) = (mean.data[c], inverseStd[c], gamma.data[c] * inverseStd[c], gradients[c])
+            let (meanGradient, meanProduct) = (total.data[c], totalProducts.data[c])
+            planes.forEachIndex(channel: c) { pd[$0] = scale * ((g.one($0) - meanGradient) - ((px[$0] - m) * s) * meanProduct) }
+        }
+    case .given:
+        planes.forEachChannel { c in
+            let g = gradients[c]
+            let scale = g.normalised.scale
+            planes.forEachIndex(channel: c) { pd[$0] = g.one($0) * scale }
+        }
     }
     return (dx, localProducts, localSum)
 }

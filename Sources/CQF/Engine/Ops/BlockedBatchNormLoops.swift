@@ -113,21 +113,28 @@ func blockedBatchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: 
     let m = perBlock(mean)
     let variance = blockValues(blocks.sums { let d = sixteen(px, $1) - m[$0]; return d * d },
                                over: count[0], acrossRanks: sum)
+    let output = blockedBatchNormOutput(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu)
+    return (output, mean, variance, Int(count[0]))
+}
+
+/// `batchNormOutput` of an (N, C/16, P, 16) tensor.
+func blockedBatchNormOutput(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool) -> Tensor {
+    let blocks = ChannelBlocks(x.shape)
     let normalised = BlockNormalisation(mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
     let slope: Float = relu ? 0 : 1
-    let output = Tensor(uninitialized: x.shape)
+    let (px, output) = (x.data, Tensor(uninitialized: x.shape))
     let po = output.data
     blocks.forEachPixel { b, p in
         let y = normalised(sixteen(px, p), block: b)
         store(y.replacing(with: y * slope, where: .!(y .> 0)), po, p)
     }
-    return (output, mean, variance, Int(count[0]))
+    return output
 }
 
 /// `batchNormBackward` of an (N, C/16, P, 16) tensor.
 func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float,
-                              count: Int, relu: Bool, needsInput: Bool, acrossRanks sum: CrossRankSum)
-    -> (dx: Tensor?, gamma: Tensor, beta: Tensor) {
+                              statistics: NormalisationStatistics, relu: Bool, needsInput: Bool, needsParameters: Bool)
+    -> (dx: Tensor?, gamma: Tensor?, beta: Tensor?) {
     let blocks = ChannelBlocks(x.shape)
     let (px, pg) = (x.data, g.data)
     let normalised = BlockNormalisation(mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
@@ -140,19 +147,27 @@ func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: 
         let (g, y) = (sixteen(pg, p), normalised(sixteen(px, p), block: b))
         return g.replacing(with: g * slope, where: .!(y .> 0))
     }
-    let localSum = blocks.sums(gradient)
-    let localProducts = blocks.sums { b, p in gradient(b, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) }
-    let noRanks: CrossRankSum = { _ in }
-    let (gammaGradient, betaGradient) = (blockValues(localProducts, over: 1, acrossRanks: noRanks),
-                                         blockValues(localSum, over: 1, acrossRanks: noRanks))
+    var local: (sum: [SIMD16<Float>], products: [SIMD16<Float>])?
+    var (gammaGradient, betaGradient): (Tensor?, Tensor?) = (nil, nil)
+    if needsParameters || statistics.dependOnInput {
+        let sums = (blocks.sums(gradient), blocks.sums { b, p in gradient(b, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) })
+        let noRanks: CrossRankSum = { _ in }
+        (gammaGradient, betaGradient) = (blockValues(sums.1, over: 1, acrossRanks: noRanks), blockValues(sums.0, over: 1, acrossRanks: noRanks))
+        local = sums
+    }
     guard needsInput else { return (nil, gammaGradient, betaGradient) }
-    let meanGradient = perBlock(blockValues(localSum, over: Float(count), acrossRanks: sum))
-    let meanProduct = perBlock(blockValues(localProducts, over: Float(count), acrossRanks: sum))
-    let scale = zip(perBlock(gamma), inverseStd).map { $0 * $1 }
     let dx = Tensor(uninitialized: x.shape)
     let pd = dx.data
-    blocks.forEachPixel { b, p in
-        store(scale[b] * ((gradient(b, p) - meanGradient[b]) - ((sixteen(px, p) - m[b]) * inverseStd[b]) * meanProduct[b]), pd, p)
+    switch statistics {
+    case .batch(let count, let sum):
+        let meanGradient = perBlock(blockValues(local!.sum, over: Float(count), acrossRanks: sum))
+        let meanProduct = perBlock(blockValues(local!.products, over: Float(count), acrossRanks: sum))
+        let scale = zip(perBlock(gamma), inverseStd).map { $0 * $1 }
+        blocks.forEachPixel { b, p in
+            store(scale[b] * ((gradient(b, p) - meanGradient[b]) - ((sixteen(px, p) - m[b]) * inverseStd[b]) * meanProduct[b]), pd, p)
+        }
+    case .given:
+        blocks.forEachPixel { b, p in store(gradient(b, p) * normalised.scale[b], pd, p) }
     }
     return (dx, gammaGradient, betaGradient)
 }

@@ -35,6 +35,45 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
     (x - mean) * (gamma / sqrt(variance + epsilon)) + beta
 }
 
+/// Where the mean and variance that batch normalisation divides by come from, which decides its
+/// backward pass.
+enum NormalisationStatistics {
+    /// The global batch's, of `count` values per channel: they depend on x, and dx carries their
+    /// gradient through sums over every rank.
+    case batch(count: Int, acrossRanks: CrossRankSum)
+    /// Constants (the running averages): the normalisation is an affine map of x.
+    case given
+
+    var dependOnInput: Bool { if case .batch = self { true } else { false } }
+}
+
+/// `batchNormalized` with given statistics, constants (the running averages), as one op, with
+/// `relu` followed by ReLU in the same pass; shapes as `batchNormalizedWithBatchStatistics`'s.
+/// The output and dx are the composite's to the bit. One pass over the activation each way, where
+/// the composite takes four forward and two backward, and the graph keeps the input alone, where
+/// the composite keeps x - mean and ReLU its output (for generated images through f^-1: fifteen
+/// batch norms at 32x32). Under createGraph the backward pass differentiates the composite instead.
+public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, relu: Bool) -> Tensor {
+    precondition(!mean.requiresGrad && !variance.requiresGrad, "batchNormalized(relu:) takes its statistics as constants.")
+    let blocked = gamma.shape[3] == ActivationLayout.block
+    // Copies: the running averages move in place with every training pass, before this one's backward pass.
+    let (mean, variance) = (Tensor(shape: mean.shape, mean.array), Tensor(shape: variance.shape, variance.array))
+    let output = (blocked ? blockedBatchNormOutput : batchNormOutput)(x, mean, variance, gamma, beta, epsilon, relu)
+    let all: [Saved] = [.input(0), .input(1), .input(2)]
+    return record(output, relu ? "batchNorm+relu, given statistics" : "batchNorm, given statistics", [x, gamma, beta],
+                  uses: [all, all, all]) { c in
+        let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
+        if Recording.isOn {
+            let y = batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+            return grad(of: ((relu ? CQF.relu(y) : y) * g).sum(), wrt: [x, gamma, beta], createGraph: true)
+                .enumerated().map { c.needs[$0.offset] ? $0.element : nil }
+        }
+        let gradients = (blocked ? blockedBatchNormBackward : batchNormBackward)(x, g, mean, variance, gamma, beta, epsilon, .given, relu,
+                                                                                c.needs[0], c.needs[1] || c.needs[2])
+        return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
+    }
+}
+
 /// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1)
 /// (or (1, C/16, 1, 16) for an input in nChw16c seen as (N, C/16, H*W, 16)), with `relu` followed
 /// by ReLU in the same passes. The graph keeps its input alone, where the composite above keeps
@@ -60,8 +99,8 @@ public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta:
             return grad(of: ((relu ? CQF.relu(y) : y) * g).sum(), wrt: [x, gamma, beta], createGraph: true)
                 .enumerated().map { c.needs[$0.offset] ? $0.element : nil }
         }
-        let backward = blocked ? blockedBatchNormBackward : batchNormBackward
-        let gradients = backward(x, g, mean, variance, gamma, beta, epsilon, count, relu, c.needs[0], sum)
+        let gradients = (blocked ? blockedBatchNormBackward : batchNormBackward)(x, g, mean, variance, gamma, beta, epsilon,
+                                                                                .batch(count: count, acrossRanks: sum), relu, c.needs[0], c.needs[1] || c.needs[2])
         return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
     }
     return (recorded, mean, variance, count)
