@@ -14,6 +14,7 @@ final class MPICommunicator: Communicator {
     let size: Int
     /// Ranks of the job that share this node's memory (the thread budget divides the node by it).
     let ranksOnNode: Int
+    var ranksShareOneNode: Bool { ranksOnNode == size }
     private let comm: MPI_Comm
     /// "world" or what a duplicate is for; named in every failure and stall message.
     private let name: String

@@ -22,11 +22,15 @@ public protocol Communicator: AnyObject {
     /// Wall-clock seconds that callers have spent blocked in this communicator's collectives since
     /// it was made: the communication half of the straggler report.
     var secondsInCollectives: Double { get }
+    /// Whether every rank runs on this node: an allreduce is then the cores' own copying and
+    /// adding, through shared memory, where across nodes a network carries it.
+    var ranksShareOneNode: Bool { get }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
     public var secondsInCollectives: Double { 0 }
+    public var ranksShareOneNode: Bool { true }
 
     /// The batch-norm hook of the engine, bound to this communicator.
     public var crossRankSum: CrossRankSum {

@@ -3,8 +3,11 @@
 // the same fakes scored by the updated discriminator. Gradients are summed over ranks; each
 // rank then takes the same Adamax step.
 //
-// Order, chosen so communication hides behind compute: the discriminator's gradients travel
-// while L_C (which does not involve D) is differentiated; L_Q, which needs the updated D, comes after.
+// Order, chosen so communication hides behind compute: across nodes the discriminator's
+// gradients travel while L_C (which does not involve D) is differentiated; L_Q, which needs the
+// updated D, comes after. On one node they are summed before L_C instead: through shared memory
+// the sum is the cores' own work, which cores busy with L_C cannot hide, and L_C's batch-norm sums
+// queued behind its buckets (2 ranks on 2 cores, config b: 25 ms a step in those sums, against 1).
 
 /// The step's losses, averaged over the global batch (identical on every rank).
 public struct StepLosses {
@@ -59,6 +62,7 @@ public final class TrainingStep {
             let d = model.discriminatorLoss(real: x, fake: generated.detached, noise: noise, globalBatch: globalBatch)
             discriminator.parameters.storeGradients(grad(of: d.total, wrt: discriminator.parameters.tensors))
             reducer.start(discriminator.parameters)
+            if communicator.ranksShareOneNode { waitForGradients() }
             losses[2...5] = [d.adversarial, d.penalty, d.realLogit, d.fakeLogit].map { Double($0.scalar) }[...]
             losses[8...12] = [Double(d.gradientNorm.scalar), d.realLogitMoments.mean, d.realLogitMoments.square,
                               d.fakeLogitMoments.mean, d.fakeLogitMoments.square][...]
