@@ -41,7 +41,11 @@ public enum ActivationLayout: String, Hashable, Sendable {
 }
 
 /// Copies an activation of (N, C, H*W) values from one layout to another: per image and block
-/// of 16 channels, a transpose between 16 planes and one plane of 16-value pixels.
+/// of 16 channels, a transpose between 16 planes and one plane of 16-value pixels, 16 pixels at
+/// a time. Pixel by pixel, each pixel read (or wrote) one value in each of 16 planes, a plane
+/// apart: at 32x32 that is 4 KB, the stride at which every access falls in the same cache set
+/// (`bench --ops` on config b: 4.1 ms for the 8 MB KL map back to NCHW, 0.9 ms in tiles). A tile
+/// of 16 pixels takes each plane's 16 values (one cache line) at once, the pixels' within 1 KB.
 func relayout(_ source: UnsafePointer<Float>, _ from: ActivationLayout, to destination: UnsafeMutablePointer<Float>,
               _ to: ActivationLayout, batch: Int, channels: Int, plane: Int) {
     guard from != to else { destination.update(from: source, count: batch * channels * plane); return }
@@ -49,10 +53,13 @@ func relayout(_ source: UnsafePointer<Float>, _ from: ActivationLayout, to desti
     // Image n's channel block b starts at the same offset, (n * C / 16 + b) * 16 * plane, in both.
     for start in stride(from: 0, to: batch * channels * plane, by: block * plane) {
         let (src, dst) = (source + start, destination + start)
-        if from == .nchw {
-            for i in 0..<plane { for k in 0..<block { dst[i * block + k] = src[k * plane + i] } }
-        } else {
-            for i in 0..<plane { for k in 0..<block { dst[k * plane + i] = src[i * block + k] } }
+        for tile in stride(from: 0, to: plane, by: block) {
+            let pixels = tile..<min(tile + block, plane)
+            if from == .nchw {
+                for k in 0..<block { for i in pixels { dst[i * block + k] = src[k * plane + i] } }
+            } else {
+                for k in 0..<block { for i in pixels { dst[k * plane + i] = src[i * block + k] } }
+            }
         }
     }
 }
