@@ -63,6 +63,12 @@ final class Node {
     /// holds this node: it is rebuilt around the buffer when the rule runs.
     private var savedOutput: (storage: Storage, shape: [Int], offset: Int)?
     private var backward: BackwardRule?
+    /// Set by `channels(_:)`: the channels of its input that its output holds. Without
+    /// createGraph, `grad` adds the output's gradient straight into those channels of the input's
+    /// gradient instead of running the rule, whose zero-padded copy of the whole input it would
+    /// then add: a tensor sliced four ways (the decoder's prior conv) took four such copies and
+    /// three sums of the whole.
+    var channelSlice: Range<Int>?
 
     init(op: String, inputs: [Tensor], output: Tensor, uses: [[Saved]], backward: @escaping BackwardRule) {
         precondition(uses.count == inputs.count, "\(op) lists what its rule reads for \(uses.count) of \(inputs.count) inputs.")
@@ -149,20 +155,38 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = fa
         needed.insert(ObjectIdentifier(node))
     }
     var gradients: [ObjectIdentifier: Tensor] = [key(output): Tensor(shape: output.shape, repeating: 1)]
+    // The gradients made here, by sums and slices, which nothing else holds: slices add into them in place.
+    var owned = Set<ObjectIdentifier>()
     Recording.set(createGraph) {
         while let node = order.popLast() {
             let id = ObjectIdentifier(node)
             guard needed.contains(id), let gradient = gradients[id] else { continue }
             let needs = node.edges.map { $0.key.map(needed.contains) ?? false }
-            let inputGradients = FiniteCheck.within("backward of \(node.op)") {
-                OpTimes.within("backward of " + node.op, before: "autodiff") { node.run(gradient: gradient, needs: needs) }
+            if !createGraph, let slice = node.channelSlice {
+                if needs[0], let target = node.edges[0].key {
+                    gradients[target] = OpTimes.within("backward of " + node.op, before: "autodiff") {
+                        gradient.addedToChannels(slice, of: gradients[target], shape: node.shapes[0], inPlace: owned.contains(target))
+                    }
+                    owned.insert(target)
+                }
+            } else {
+                let inputGradients = FiniteCheck.within("backward of \(node.op)") {
+                    OpTimes.within("backward of " + node.op, before: "autodiff") { node.run(gradient: gradient, needs: needs) }
+                }
+                for (i, edge) in node.edges.enumerated() where needs[i] {
+                    guard let g = inputGradients[i], let target = edge.key else { continue }
+                    precondition(g.shape == node.shapes[i], "The backward rule of \(node.op) gave shape \(g.shape) for input \(node.shapes[i]).")
+                    if let existing = gradients[target] {
+                        gradients[target] = OpTimes.within("autodiff: gradient sums", before: "autodiff") { existing + g }
+                        owned.insert(target)
+                    } else {
+                        // A rule's gradient may be held elsewhere too (add's is its output's).
+                        gradients[target] = g
+                        owned.remove(target)
+                    }
+                }
             }
-            for (i, edge) in node.edges.enumerated() where needs[i] {
-                guard let g = inputGradients[i], let target = edge.key else { continue }
-                precondition(g.shape == node.shapes[i], "The backward rule of \(node.op) gave shape \(g.shape) for input \(node.shapes[i]).")
-                gradients[target] = OpTimes.within("autodiff: gradient sums", before: "autodiff") { gradients[target].map { $0 + g } ?? g }
-            }
-            if !createGraph { gradients[id] = nil }
+            if !createGraph { gradients[id] = nil; owned.remove(id) }
             if !retain { node.release() }
         }
     }

@@ -189,6 +189,32 @@ final class OpGradientTests: XCTestCase {
         XCTAssertNil(g.node)
     }
 
+    /// A tensor sliced several ways (channel ranges overlapping, in both layouts) and used whole:
+    /// its gradient, with the slices added straight into it, is the rules' (createGraph runs
+    /// them), whichever order the uses come in; and a gradient that another tensor shares (add
+    /// gives both inputs its own) is added into a copy, never in place.
+    func testSlicesAddIntoTheGradientOfTheWhole() {
+        var random = TestRandom(seed: 26)
+        for layout in [ActivationLayout.nchw, .nChw16c] {
+            let x = random.tensor([2, 48, 3, 5]).inLayout(layout, channels: 48).detached.requiringGrad()
+            let w = random.tensor(x.shape).requiringGrad()
+            let ranges = [0..<16, 16..<48, 0..<32, 32..<48]
+            let weights = ranges.map { random.tensor(x.channels($0, in: layout).shape) }
+            let whole = random.tensor(x.shape)
+            for wholeFirst in [false, true] {
+                func loss() -> Tensor {
+                    let slices = zip(ranges, weights).map { (x.channels($0, in: layout) * $1).sum() }
+                    let shared = ((x + w) * whole).sum()
+                    return slices.dropFirst().reduce(wholeFirst ? shared + slices[0] : slices[0] + shared, +)
+                }
+                let ruled = grad(of: loss(), wrt: [x, w], createGraph: true).map(\.array)
+                let added = grad(of: loss(), wrt: [x, w]).map(\.array)
+                XCTAssertEqual(added[0], ruled[0], "x, \(layout), whole first \(wholeFirst)")
+                XCTAssertEqual(added[1], whole.array, "w, \(layout), whole first \(wholeFirst)")
+            }
+        }
+    }
+
     func testUnusedInputGetsZeros() {
         let (x, z) = (Tensor(shape: [2], [1, 2]).requiringGrad(), Tensor(shape: [2], [3, 4]).requiringGrad())
         XCTAssertEqual(grad(of: square(x).sum(), wrt: [x, z])[1].array, [0, 0])

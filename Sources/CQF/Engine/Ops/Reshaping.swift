@@ -22,9 +22,30 @@ extension Tensor {
         forEachBlock(n, size: range.count * plane) { i in
             (out.data + i * range.count * plane).update(from: data + (i * c + range.lowerBound) * plane, count: range.count * plane)
         }
-        return record(out, "channels", [self], uses: [[]]) { ctx in
+        let sliced = record(out, "channels", [self], uses: [[]]) { ctx in
             [ctx.gradient.paddingChannels(before: range.lowerBound, after: c - range.upperBound)]
         }
+        sliced.node?.channelSlice = range
+        return sliced
+    }
+
+    /// `existing + paddingChannels(...)` for this gradient of channels `range` of a tensor of
+    /// `shape` whose gradient so far is `existing` (nil: none yet), touching those channels alone:
+    /// added into `existing` itself when `inPlace` (a tensor nothing else holds), else into a copy.
+    /// The same additions, so the same bits (but for a zero's sign outside the range).
+    func addedToChannels(_ range: Range<Int>, of existing: Tensor?, shape: [Int], inPlace: Bool) -> Tensor {
+        let (n, c, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        guard let existing else { return paddingChannels(before: range.lowerBound, after: c - range.upperBound) }
+        precondition(existing.shape == shape && self.shape == [n, range.count, shape[2], shape[3]],
+                     "Channels \(range) of shape \(self.shape) do not fit a gradient of shape \(existing.shape).")
+        let sum = inPlace ? existing : Tensor(uninitialized: shape)
+        if !inPlace { sum.data.update(from: existing.data, count: existing.count) }
+        let width = range.count * plane
+        forEachBlock(n, size: width) { i in
+            let (into, from) = (sum.data + (i * c + range.lowerBound) * plane, data + i * width)
+            for j in 0..<width { into[j] += from[j] }
+        }
+        return sum
     }
 
     /// Zero channels added before and after (the adjoint of `channels(_:)`).
