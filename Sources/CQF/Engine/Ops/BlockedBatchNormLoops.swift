@@ -150,9 +150,10 @@ func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, mean: Tensor, variance: 
     var local: (sum: [SIMD16<Float>], products: [SIMD16<Float>])?
     var (gammaGradient, betaGradient): (Tensor?, Tensor?) = (nil, nil)
     if needsParameters || statistics.dependOnInput {
-        let sums = (blocks.sums(gradient), blocks.sums { b, p in gradient(b, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) })
+        let sums = (sum: blocks.sums(gradient), products: blocks.sums { b, p in gradient(b, p) * ((sixteen(px, p) - m[b]) * inverseStd[b]) })
         let noRanks: CrossRankSum = { _ in }
-        (gammaGradient, betaGradient) = (blockValues(sums.1, over: 1, acrossRanks: noRanks), blockValues(sums.0, over: 1, acrossRanks: noRanks))
+        (gammaGradient, betaGradient) = (blockValues(sums.products, over: 1, acrossRanks: noRanks),
+                                         blockValues(sums.sum, over: 1, acrossRanks: noRanks))
         local = sums
     }
     guard needsInput else { return (nil, gammaGradient, betaGradient) }
