@@ -122,21 +122,7 @@ final class ActivationLayoutTests: XCTestCase {
             for (name, actual, expected) in pairs {
                 XCTAssertLessThan(largestDifference(actual, expected).value / max(largestMagnitude(expected), 1), 2e-6, "\(name), relu \(relu)")
             }
-            // The same bits on two threads as on one.
-            func passes() -> [[Float]] {
-                let forward = blockedBatchNormForward(xb, gamma: gb, beta: bb, epsilon: 1e-4, relu: relu, acrossRanks: world)
-                let backward = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb, beta: bb,
-                                                        epsilon: 1e-4, statistics: .batch(count: forward.count, acrossRanks: world),
-                                                        relu: relu, needsInput: true, needsParameters: true)
-                let given = blockedBatchNormBackward(xb, toBlocked(g), mean: forward.mean, variance: forward.variance, gamma: gb, beta: bb,
-                                                     epsilon: 1e-4, statistics: .given, relu: relu, needsInput: true, needsParameters: true)
-                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma!.array,
-                        backward.beta!.array, given.dx!.array, given.gamma!.array, given.beta!.array]
-            }
-            let one = passes()
-            EngineThreads.count = 2
-            defer { EngineThreads.count = 1 }
-            XCTAssertEqual(passes(), one, "relu \(relu)")
+            assertSameBitsOnTwoThreads(blockedBatchNormForward, blockedBatchNormBackward, xb, toBlocked(g), gamma: gb, beta: bb, relu: relu)
         }
     }
 

@@ -80,20 +80,28 @@ final class BatchNormLoopsTests: XCTestCase {
         let (shape, channel) = ([4, 6, 67, 65], [1, 6, 1, 1])
         let (x, gamma, beta, g) = (random.tensor(shape), random.tensor(channel), random.tensor(channel), random.tensor(shape))
         for relu in [false, true] {
-            func passes() -> [[Float]] {
-                let forward = batchNormForward(x, gamma: gamma, beta: beta, epsilon: 1e-4, relu: relu, acrossRanks: world)
-                let backward = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, beta: beta, epsilon: 1e-4,
-                                                 statistics: .batch(count: forward.count, acrossRanks: world), relu: relu,
-                                                 needsInput: true, needsParameters: true)
-                let given = batchNormBackward(x, g, mean: forward.mean, variance: forward.variance, gamma: gamma, beta: beta, epsilon: 1e-4,
-                                              statistics: .given, relu: relu, needsInput: true, needsParameters: true)
-                return [forward.output.array, forward.mean.array, forward.variance.array, backward.dx!.array, backward.gamma!.array,
-                        backward.beta!.array, given.dx!.array, given.gamma!.array, given.beta!.array]
-            }
-            let one = passes()
-            EngineThreads.count = 2
-            defer { EngineThreads.count = 1 }
-            XCTAssertEqual(passes(), one, "relu \(relu)")
+            assertSameBitsOnTwoThreads(batchNormForward, batchNormBackward, x, g, gamma: gamma, beta: beta, relu: relu)
         }
     }
+}
+
+/// The forward pass of a batch norm's fused loops (`batchNormForward` or its blocked twin) and the
+/// backward passes with batch and with given statistics give the same bits on two threads as on one.
+func assertSameBitsOnTwoThreads(
+    _ forward: (Tensor, Tensor, Tensor, Float, Bool, CrossRankSum) -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int),
+    _ backward: (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Float, NormalisationStatistics, Bool, Bool, Bool)
+        -> (dx: Tensor?, gamma: Tensor?, beta: Tensor?),
+    _ x: Tensor, _ g: Tensor, gamma: Tensor, beta: Tensor, relu: Bool, file: StaticString = #filePath, line: UInt = #line
+) {
+    let world: CrossRankSum = { _ in }
+    func passes() -> [[Float]] {
+        let f = forward(x, gamma, beta, 1e-4, relu, world)
+        let batch = backward(x, g, f.mean, f.variance, gamma, beta, 1e-4, .batch(count: f.count, acrossRanks: world), relu, true, true)
+        let given = backward(x, g, f.mean, f.variance, gamma, beta, 1e-4, .given, relu, true, true)
+        return [f.output, f.mean, f.variance, batch.dx!, batch.gamma!, batch.beta!, given.dx!, given.gamma!, given.beta!].map(\.array)
+    }
+    let one = passes()
+    EngineThreads.count = 2
+    defer { EngineThreads.count = 1 }
+    XCTAssertEqual(passes(), one, "relu \(relu)", file: file, line: line)
 }

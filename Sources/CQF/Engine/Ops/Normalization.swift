@@ -59,19 +59,8 @@ public func batchNormalized(_ x: Tensor, mean: Tensor, variance: Tensor, gamma: 
     // Copies: the running averages move in place with every training pass, before this one's backward pass.
     let (mean, variance) = (Tensor(shape: mean.shape, mean.array), Tensor(shape: variance.shape, variance.array))
     let output = (blocked ? blockedBatchNormOutput : batchNormOutput)(x, mean, variance, gamma, beta, epsilon, relu)
-    let all: [Saved] = [.input(0), .input(1), .input(2)]
-    return record(output, relu ? "batchNorm+relu, given statistics" : "batchNorm, given statistics", [x, gamma, beta],
-                  uses: [all, all, all]) { c in
-        let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
-        if Recording.isOn {
-            let y = batchNormalized(x, mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
-            return grad(of: ((relu ? CQF.relu(y) : y) * g).sum(), wrt: [x, gamma, beta], createGraph: true)
-                .enumerated().map { c.needs[$0.offset] ? $0.element : nil }
-        }
-        let gradients = (blocked ? blockedBatchNormBackward : batchNormBackward)(x, g, mean, variance, gamma, beta, epsilon, .given, relu,
-                                                                                c.needs[0], c.needs[1] || c.needs[2])
-        return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
-    }
+    return recordBatchNorm(output, x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, relu: relu,
+                           statistics: .given)
 }
 
 /// Batch normalisation with the global batch's statistics as one op, gamma and beta (1, C, 1, 1)
@@ -90,20 +79,33 @@ public func batchNormalizedWithBatchStatistics(_ x: Tensor, gamma: Tensor, beta:
     let (output, mean, variance, count) = blocked
         ? blockedBatchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu, acrossRanks: sum)
         : batchNormForward(x, gamma: gamma, beta: beta, epsilon: epsilon, relu: relu, acrossRanks: sum)
+    let recorded = recordBatchNorm(output, x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, relu: relu,
+                                   statistics: .batch(count: count, acrossRanks: sum))
+    return (recorded, mean, variance, count)
+}
+
+/// Records a fused batch norm (with `relu`, and its ReLU) whose forward pass gave `output` from x,
+/// gamma and beta with `mean` and `variance` from `statistics`. Its backward pass is the closed
+/// form; under createGraph, autodiff through the composite, with batch statistics recomputed
+/// from x, so that higher derivatives stay exact.
+private func recordBatchNorm(_ output: Tensor, _ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                             epsilon: Float, relu: Bool, statistics: NormalisationStatistics) -> Tensor {
+    let blocked = gamma.shape[3] == ActivationLayout.block
+    let name = (relu ? "batchNorm+relu" : "batchNorm") + (statistics.dependOnInput ? "" : ", given statistics")
     let all: [Saved] = [.input(0), .input(1), .input(2)]
-    let recorded = record(output, relu ? "batchNorm+relu" : "batchNorm", [x, gamma, beta], uses: [all, all, all]) { c in
+    return record(output, name, [x, gamma, beta], uses: [all, all, all]) { c in
         let (x, gamma, beta, g) = (c.input(0), c.input(1), c.input(2), c.gradient)
         if Recording.isOn {
-            let (m, v, _) = batchStatistics(x, channelShape: gamma.shape, acrossRanks: sum)
+            var (m, v) = (mean, variance)
+            if case .batch(_, let sum) = statistics { (m, v, _) = batchStatistics(x, channelShape: gamma.shape, acrossRanks: sum) }
             let y = batchNormalized(x, mean: m, variance: v, gamma: gamma, beta: beta, epsilon: epsilon)
             return grad(of: ((relu ? CQF.relu(y) : y) * g).sum(), wrt: [x, gamma, beta], createGraph: true)
                 .enumerated().map { c.needs[$0.offset] ? $0.element : nil }
         }
-        let gradients = (blocked ? blockedBatchNormBackward : batchNormBackward)(x, g, mean, variance, gamma, beta, epsilon,
-                                                                                .batch(count: count, acrossRanks: sum), relu, c.needs[0], c.needs[1] || c.needs[2])
+        let gradients = (blocked ? blockedBatchNormBackward : batchNormBackward)(x, g, mean, variance, gamma, beta, epsilon, statistics,
+                                                                                relu, c.needs[0], c.needs[1] || c.needs[2])
         return [gradients.dx, c.needs[1] ? gradients.gamma : nil, c.needs[2] ? gradients.beta : nil]
     }
-    return (recorded, mean, variance, count)
 }
 
 /// w = g * v / ||v||, the norm taken per output channel over (C, R, S): v (K,C,R,S), g (K).
